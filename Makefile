@@ -1,0 +1,44 @@
+# berth build. `make` builds bin/berth and bin/berth-runtime; `make test` is the
+# test command the README and CI use.
+GO       ?= go
+PREFIX   ?= /usr/local
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/berth-dev/berth/internal/version.Version=$(VERSION)
+GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
+
+.PHONY: all build install deps test test-short lint bench clean
+
+all: build
+
+build:
+	$(GO) build $(GOFLAGS_BUILD) -o bin/berth ./cmd/berth
+	$(GO) build $(GOFLAGS_BUILD) -o bin/berth-runtime ./cmd/berth-runtime
+
+# deps installs the build and test dependencies from Debian (root).
+deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+		gcc make libc6-dev libseccomp-dev pkg-config busybox-static ca-certificates git
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 bin/berth $(DESTDIR)$(PREFIX)/bin/berth
+	install -m 0755 bin/berth-runtime $(DESTDIR)$(PREFIX)/bin/berth-runtime
+
+# test runs every test; tests needing root or a kernel feature skip themselves
+# with the reason when it is absent. CI runs this as root.
+test: build
+	BERTH_BIN=$(CURDIR)/bin $(GO) test -race -count=1 -timeout 40m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+lint:
+	@test -z "$$(gofmt -l cmd internal)" || { gofmt -l cmd internal; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+bench: build
+	bash bench/runtime.sh
+
+clean:
+	rm -rf bin
