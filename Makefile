@@ -1,6 +1,7 @@
 # berth build. `make` builds bin/berth and bin/berth-runtime; `make test` is the
 # test command the README and CI use.
 GO       ?= go
+CC       ?= gcc
 PREFIX   ?= /usr/local
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/berth-dev/berth/internal/version.Version=$(VERSION)
@@ -13,6 +14,7 @@ all: build
 build:
 	$(GO) build $(GOFLAGS_BUILD) -o bin/berth ./cmd/berth
 	$(GO) build $(GOFLAGS_BUILD) -o bin/berth-runtime ./cmd/berth-runtime
+	$(CC) -O2 -Wall -Wextra -o bin/berth-monitor internal/monitor/cmonitor/monitor.c
 
 # deps installs the build and test dependencies from Debian (root).
 deps:
@@ -23,6 +25,7 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 bin/berth $(DESTDIR)$(PREFIX)/bin/berth
 	install -m 0755 bin/berth-runtime $(DESTDIR)$(PREFIX)/bin/berth-runtime
+	install -m 0755 bin/berth-monitor $(DESTDIR)$(PREFIX)/bin/berth-monitor
 
 # test runs every test; tests needing root or a kernel feature skip themselves
 # with the reason when it is absent. CI runs this as root.

@@ -1,0 +1,253 @@
+// Package monitor starts and talks to berth-monitor, the small C program that
+// holds one container's stdio for its whole life (see cmonitor/monitor.c for
+// the files it keeps in its state directory and the attach protocol).
+//
+// The daemon starts one monitor per container; the monitor runs the OCI
+// runtime's create as a child subreaper, so the container's init becomes its
+// child. The monitor writes the log file, serves attach clients and records
+// the exit status, so that the daemon can be stopped or killed without losing
+// a container or a log line: a restarted daemon finds the monitor through
+// monitor.pid and waits on it with a pidfd.
+package monitor
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Attach flags, the first byte a client sends on attach.sock.
+const (
+	AttachStdin  = 1
+	AttachStdout = 2
+	AttachStderr = 4
+)
+
+// Config is what one monitor needs to create and hold a container.
+type Config struct {
+	Binary      string // path of berth-monitor
+	ID          string
+	Bundle      string
+	StateDir    string // created if missing; holds pid, exit, attach.sock, ctl
+	Runtime     string // OCI runtime binary (berth-runtime, runc, crun)
+	RuntimeRoot string // --root for the runtime; "" for its default
+	LogPath     string // json-file log; "" for the none driver
+	LogMaxSize  int64  // rotate at this size; 0 = never
+	LogMaxFiles int    // files kept when rotating (>= 1)
+	Terminal    bool
+	Stdin       bool // keep stdin open (docker run -i)
+	StdinOnce   bool // close stdin when the first attached writer closes
+}
+
+// Process is a running monitor.
+type Process struct {
+	Pid       int // the monitor's pid
+	InitPid   int // the container's init pid
+	StateDir  string
+	cmd       *exec.Cmd
+	waitErr   chan error
+}
+
+// Start spawns a monitor, which creates the container through the runtime.
+// It returns once the container is created (its init waits for the runtime's
+// start) or creation failed, with the runtime's message.
+func Start(ctx context.Context, c Config) (*Process, error) {
+	if err := os.MkdirAll(c.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	for _, f := range []string{"exit", "pid"} {
+		os.Remove(filepath.Join(c.StateDir, f))
+	}
+	args := []string{"-i", c.ID, "-b", c.Bundle, "-s", c.StateDir, "-r", c.Runtime, "-y", "3"}
+	if c.RuntimeRoot != "" {
+		args = append(args, "-R", c.RuntimeRoot)
+	}
+	if c.LogPath != "" {
+		args = append(args, "-l", c.LogPath)
+		if c.LogMaxSize > 0 {
+			args = append(args, "-m", strconv.FormatInt(c.LogMaxSize, 10))
+		}
+		if c.LogMaxFiles > 1 {
+			args = append(args, "-n", strconv.Itoa(c.LogMaxFiles))
+		}
+	}
+	if c.Terminal {
+		args = append(args, "-t")
+	}
+	if c.Stdin {
+		args = append(args, "-I")
+	}
+	if c.StdinOnce {
+		args = append(args, "-O")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	// Not exec.CommandContext: the monitor must outlive the request, and the daemon.
+	cmd := exec.Command(c.Binary, args...)
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("start monitor: %w", err)
+	}
+	w.Close()
+	p := &Process{Pid: cmd.Process.Pid, StateDir: c.StateDir, cmd: cmd, waitErr: make(chan error, 1)}
+	go func() { p.waitErr <- cmd.Wait() }()
+
+	type result struct {
+		line string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		line, err := bufio.NewReader(r).ReadString('\n')
+		done <- result{line, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		return nil, ctx.Err()
+	}
+	line := strings.TrimSpace(res.line)
+	switch {
+	case strings.HasPrefix(line, "ok "):
+		p.InitPid, err = strconv.Atoi(strings.TrimPrefix(line, "ok "))
+		if err != nil {
+			return nil, fmt.Errorf("monitor: bad sync line %q", line)
+		}
+		return p, nil
+	case strings.HasPrefix(line, "err "):
+		<-p.waitErr
+		return nil, errors.New(strings.TrimPrefix(line, "err "))
+	default:
+		werr := <-p.waitErr
+		return nil, fmt.Errorf("monitor exited before creating the container: %v", werr)
+	}
+}
+
+// Wait blocks until the monitor has exited (and so the container has exited
+// and its exit status is recorded).
+func (p *Process) Wait(ctx context.Context) error {
+	if p.cmd != nil {
+		select {
+		case <-p.waitErr:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return WaitPid(ctx, p.Pid)
+}
+
+// Find returns the monitor recorded in stateDir, if it still runs. Used by a
+// restarted daemon for monitors it did not start.
+func Find(stateDir string) (*Process, bool) {
+	b, err := os.ReadFile(filepath.Join(stateDir, "monitor.pid"))
+	if err != nil {
+		return nil, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return nil, false
+	}
+	// The pid must still be a berth-monitor, not a recycled pid.
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil || strings.TrimSpace(string(comm)) != "berth-monitor" {
+		return nil, false
+	}
+	p := &Process{Pid: pid, StateDir: stateDir}
+	if b, err := os.ReadFile(filepath.Join(stateDir, "pid")); err == nil {
+		p.InitPid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	return p, true
+}
+
+// WaitPid waits for any process (not only a child) to exit, with a pidfd.
+func WaitPid(ctx context.Context, pid int) error {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return nil
+		}
+		return fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	defer unix.Close(fd)
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 200)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// ExitStatus reads the recorded exit status; ok is false while the container
+// has not exited (or its monitor died before recording it).
+func ExitStatus(stateDir string) (code int, ok bool) {
+	b, err := os.ReadFile(filepath.Join(stateDir, "exit"))
+	if err != nil {
+		return 0, false
+	}
+	code, err = strconv.Atoi(strings.TrimSpace(string(b)))
+	return code, err == nil
+}
+
+// Attach connects to the container's stdio. The returned connection carries
+// docker's multiplexed frames (no terminal) or raw bytes (terminal); writes
+// go to the container's stdin when AttachStdin is set, and CloseWrite ends it.
+func Attach(ctx context.Context, stateDir string, flags byte) (*net.UnixConn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", filepath.Join(stateDir, "attach.sock"))
+	if err != nil {
+		return nil, fmt.Errorf("attach: %w", err)
+	}
+	uc := c.(*net.UnixConn)
+	if _, err := uc.Write([]byte{flags}); err != nil {
+		uc.Close()
+		return nil, fmt.Errorf("attach: %w", err)
+	}
+	return uc, nil
+}
+
+// Resize sets the container terminal's size.
+func Resize(stateDir string, rows, cols uint) error {
+	return control(stateDir, fmt.Sprintf("r %d %d\n", rows, cols))
+}
+
+// CloseStdin closes the container's stdin.
+func CloseStdin(stateDir string) error {
+	return control(stateDir, "c\n")
+}
+
+func control(stateDir, line string) error {
+	f, err := os.OpenFile(filepath.Join(stateDir, "ctl"), os.O_WRONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return fmt.Errorf("monitor control: %w", err)
+	}
+	defer f.Close()
+	_ = f.SetWriteDeadline(time.Now().Add(time.Second))
+	_, err = f.WriteString(line)
+	return err
+}

@@ -1,0 +1,213 @@
+package monitor
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/testutil"
+)
+
+// runtimeForTest is the OCI runtime the monitor drives: berth-runtime when
+// BERTH_TEST_RUNTIME names one, else runc from the peers.
+func runtimeForTest(t *testing.T) string {
+	if r := os.Getenv("BERTH_TEST_RUNTIME"); r != "" {
+		return r
+	}
+	return testutil.RequireBinary(t, "runc")
+}
+
+func bundle(t *testing.T, tty bool, args ...string) string {
+	dir := t.TempDir()
+	testutil.BusyboxRootfs(t, filepath.Join(dir, "rootfs"))
+	runc := testutil.RequireBinary(t, "runc")
+	if b, err := exec.Command(runc, "spec", "-b", dir).CombinedOutput(); err != nil {
+		t.Fatalf("runc spec: %v %s", err, b)
+	}
+	var spec map[string]any
+	b, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	_ = json.Unmarshal(b, &spec)
+	proc := spec["process"].(map[string]any)
+	proc["terminal"] = tty
+	proc["args"] = args
+	b, _ = json.Marshal(spec)
+	_ = os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
+	return dir
+}
+
+func start(t *testing.T, c Config) (*Process, func()) {
+	t.Helper()
+	rt := runtimeForTest(t)
+	c.Binary = testutil.Binary(t, "berth-monitor")
+	c.Runtime = rt
+	c.RuntimeRoot = t.TempDir()
+	c.StateDir = t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := Start(ctx, c)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	runtimeStart := func() {
+		if b, err := exec.Command(rt, "--root", c.RuntimeRoot, "start", c.ID).CombinedOutput(); err != nil {
+			t.Fatalf("runtime start: %v %s", err, b)
+		}
+	}
+	t.Cleanup(func() {
+		_ = exec.Command(rt, "--root", c.RuntimeRoot, "delete", "-f", c.ID).Run()
+	})
+	return p, runtimeStart
+}
+
+// demux reads docker's multiplexed frames until EOF.
+func demux(t *testing.T, r io.Reader) (stdout, stderr string) {
+	var o, e bytes.Buffer
+	hdr := make([]byte, 8)
+	for {
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			break
+		}
+		n := binary.BigEndian.Uint32(hdr[4:])
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			t.Fatalf("short frame: %v", err)
+		}
+		switch hdr[0] {
+		case 1:
+			o.Write(buf)
+		case 2:
+			e.Write(buf)
+		default:
+			t.Fatalf("bad stream %d", hdr[0])
+		}
+	}
+	return o.String(), e.String()
+}
+
+func TestMonitorAttachLogsExit(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := bundle(t, false, "sh", "-c", "read x; echo out:$x; echo err >&2; exit 7")
+	logPath := filepath.Join(t.TempDir(), "c-json.log")
+	p, runtimeStart := start(t, Config{ID: "mon-" + filepath.Base(dir), Bundle: dir, LogPath: logPath, Stdin: true, StdinOnce: true})
+	if p.InitPid <= 0 {
+		t.Fatalf("no init pid")
+	}
+	// Attach before start: no output may be lost.
+	conn, err := Attach(context.Background(), p.StateDir, AttachStdin|AttachStdout|AttachStderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	runtimeStart()
+	if _, err := conn.Write([]byte("hi\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.CloseWrite()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	o, e := demux(t, conn)
+	if o != "out:hi\n" || e != "err\n" {
+		t.Fatalf("attach got stdout %q stderr %q", o, e)
+	}
+	if err := p.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	code, ok := ExitStatus(p.StateDir)
+	if !ok || code != 7 {
+		t.Fatalf("exit status %d %v, want 7", code, ok)
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []map[string]string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var m map[string]string
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, m["time"]); err != nil {
+			t.Fatalf("log time %q: %v", m["time"], err)
+		}
+		lines = append(lines, m)
+	}
+	if len(lines) != 2 || lines[0]["log"] != "out:hi\n" || lines[0]["stream"] != "stdout" || lines[1]["log"] != "err\n" || lines[1]["stream"] != "stderr" {
+		t.Fatalf("log lines %v", lines)
+	}
+}
+
+func TestMonitorRotatesLog(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := bundle(t, false, "sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done")
+	logPath := filepath.Join(t.TempDir(), "c-json.log")
+	p, runtimeStart := start(t, Config{ID: "rot-" + filepath.Base(dir), Bundle: dir, LogPath: logPath, LogMaxSize: 2000, LogMaxFiles: 3})
+	runtimeStart()
+	if err := p.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{logPath, logPath + ".1", logPath + ".2"} {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatalf("rotated file missing: %v", err)
+		}
+		if st.Size() > 2000 {
+			t.Fatalf("%s is %d bytes, over max-size", f, st.Size())
+		}
+	}
+	if _, err := os.Stat(logPath + ".3"); err == nil {
+		t.Fatalf("more files kept than max-file")
+	}
+	b, _ := os.ReadFile(logPath)
+	if !strings.Contains(string(b), `"log":"line-199\n"`) {
+		t.Fatalf("last line not in current log file")
+	}
+}
+
+func TestMonitorTerminal(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := bundle(t, true, "sh", "-c", "stty size; echo tty:$(tty)")
+	logPath := filepath.Join(t.TempDir(), "c-json.log")
+	p, runtimeStart := start(t, Config{ID: "tty-" + filepath.Base(dir), Bundle: dir, LogPath: logPath, Terminal: true})
+	if err := Resize(p.StateDir, 33, 77); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := Attach(context.Background(), p.StateDir, AttachStdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	time.Sleep(50 * time.Millisecond) // let the monitor read the resize line first
+	runtimeStart()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	out, _ := io.ReadAll(conn)
+	if !strings.Contains(string(out), "33 77") || !strings.Contains(string(out), "tty:/dev/pts/0") {
+		t.Fatalf("terminal output %q", out)
+	}
+	if err := p.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if code, ok := ExitStatus(p.StateDir); !ok || code != 0 {
+		t.Fatalf("exit %d %v", code, ok)
+	}
+}
+
+func TestMonitorCreateFailureReported(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := bundle(t, false, "/does/not/exist")
+	_ = os.RemoveAll(filepath.Join(dir, "rootfs"))
+	c := Config{ID: "fail-" + filepath.Base(dir), Bundle: dir, Binary: testutil.Binary(t, "berth-monitor"), Runtime: runtimeForTest(t), RuntimeRoot: t.TempDir(), StateDir: t.TempDir()}
+	_, err := Start(context.Background(), c)
+	if err == nil {
+		t.Fatal("Start succeeded without a rootfs")
+	}
+	if !strings.Contains(err.Error(), "rootfs") {
+		t.Fatalf("error does not name the rootfs: %v", err)
+	}
+}
