@@ -52,11 +52,11 @@ type Config struct {
 
 // Process is a running monitor.
 type Process struct {
-	Pid       int // the monitor's pid
-	InitPid   int // the container's init pid
-	StateDir  string
-	cmd       *exec.Cmd
-	waitErr   chan error
+	Pid      int // the monitor's pid
+	InitPid  int // the container's init pid
+	StateDir string
+	cmd      *exec.Cmd
+	waitErr  chan error
 }
 
 // Start spawns a monitor, which creates the container through the runtime.
