@@ -1,0 +1,189 @@
+// Package seccomp compiles the seccomp section of an OCI runtime spec into a
+// classic BPF program, caches the result, and loads it into the calling thread.
+//
+// It is pure Go: the syscall tables are generated from the kernel UAPI headers
+// (gen/), the code generator is ours (compile.go), and loading is one seccomp(2)
+// call. That keeps berth-runtime free of libseccomp, lets the parent compile
+// once and hand the child raw BPF (Program.MarshalBinary), and lets the filter
+// dispatch on syscall numbers with a binary search instead of libseccomp's
+// linear chain.
+//
+// Semantics follow runc + libseccomp where the OCI spec is silent:
+//   - names unknown on an ABI are skipped; unknown actions, operators, flags
+//     and architectures are errors naming them;
+//   - a syscall from an unlisted ABI kills the thread (libseccomp's bad-arch);
+//   - architectures of other hosts (arm, s390x...) are accepted and ignored;
+//   - rules whose action equals the default action are dropped;
+//   - per syscall: conditional rules first, in profile order (first match
+//     wins), then the unconditional rule (the last one given), then default;
+//   - arguments compared more than once in one rule split into ORed rules;
+//   - on 32-bit ABIs (x86, x32) only the low 32 bits of arguments count;
+//   - ERRNO and TRACE without errnoRet use EPERM;
+//   - syscalls above the highest one the profile names get ENOSYS when the
+//     default action denies.
+package seccomp
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/containerd/errdefs"
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+var goarch = runtime.GOARCH
+
+// compilerVersion is part of every cache key: bump it when the generated code
+// changes for the same input.
+const compilerVersion = "berth-seccomp-1"
+
+// Options tune Compile. The zero value (or nil) is fine.
+type Options struct {
+	// CacheDir, when set, holds compiled programs as <sha256>.bpf files so
+	// that a fresh process (berth-runtime is one per container) skips the
+	// compiler. It must be writable only by root: a program read from it is
+	// loaded as is.
+	CacheDir string
+}
+
+// Program is a compiled filter, ready for Load. Programs returned by Compile
+// are shared through its cache: treat them as read-only.
+type Program struct {
+	// Filter is the classic BPF program passed to seccomp(2).
+	Filter []unix.SockFilter
+	// Flags are the SECCOMP_FILTER_FLAG_* bits for seccomp(2), including
+	// NEW_LISTENER (and TSYNC_ESRCH with TSYNC) when NeedsListener.
+	Flags uint32
+	// NeedsListener: the profile uses SCMP_ACT_NOTIFY, Load returns a
+	// listener fd that the runtime sends to the spec's listenerPath.
+	NeedsListener bool
+}
+
+var memCache = struct {
+	sync.Mutex
+	m map[[32]byte]*Program
+}{m: map[[32]byte]*Program{}}
+
+const memCacheMax = 128
+
+// Compile validates s and compiles it, returning a cached Program when the
+// same section (same canonical JSON, arch, kernel features) was compiled
+// before, in this process or, with o.CacheDir, by any process.
+func Compile(s *specs.LinuxSeccomp, o *Options) (*Program, error) {
+	if s == nil {
+		return nil, invalid("no seccomp section")
+	}
+	feat := kernelFeatures()
+	key, err := cacheKey(s, feat)
+	if err != nil {
+		return nil, err
+	}
+	memCache.Lock()
+	p := memCache.m[key]
+	memCache.Unlock()
+	if p != nil {
+		return p, nil
+	}
+	var path string
+	if o != nil && o.CacheDir != "" {
+		path = filepath.Join(o.CacheDir, hex.EncodeToString(key[:])+".bpf")
+		if b, err := os.ReadFile(path); err == nil {
+			p = &Program{}
+			if p.UnmarshalBinary(b) == nil {
+				remember(key, p)
+				return p, nil
+			}
+		}
+	}
+	p, err = compile(s, feat, false)
+	if err != nil {
+		return nil, err
+	}
+	remember(key, p)
+	if path != "" {
+		// A failed write only costs the next process a compile.
+		_ = writeCache(path, p)
+	}
+	return p, nil
+}
+
+func remember(key [32]byte, p *Program) {
+	memCache.Lock()
+	if len(memCache.m) >= memCacheMax {
+		clear(memCache.m)
+	}
+	memCache.m[key] = p
+	memCache.Unlock()
+}
+
+func cacheKey(s *specs.LinuxSeccomp, feat features) ([32]byte, error) {
+	// encoding/json writes struct fields in declaration order: canonical
+	// for a given runtime-spec version.
+	js, err := json.Marshal(s)
+	if err != nil {
+		return [32]byte{}, invalid("encode: %v", err)
+	}
+	h := sha256.New()
+	h.Write([]byte(compilerVersion + "\x00" + goarch + "\x00"))
+	var fb [8]byte
+	binary.LittleEndian.PutUint64(fb[:], uint64(feat))
+	h.Write(fb[:])
+	h.Write(js)
+	var k [32]byte
+	h.Sum(k[:0])
+	return k, nil
+}
+
+func writeCache(path string, p *Program) error {
+	b, err := p.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*.bpf")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// compile is Compile without the caches.
+func compile(s *specs.LinuxSeccomp, feat features, linear bool) (*Program, error) {
+	c, err := plan(s)
+	if err != nil {
+		return nil, err
+	}
+	if c.listener && s.ListenerPath == "" {
+		return nil, invalid("SCMP_ACT_NOTIFY needs listenerPath to send the listener fd to")
+	}
+	if err := feat.check(c); err != nil {
+		return nil, err
+	}
+	f, err := emit(c, linear)
+	if err != nil {
+		return nil, err
+	}
+	return &Program{Filter: f, Flags: c.flags, NeedsListener: c.listener}, nil
+}
+
+// ErrUnsupported is wrapped by errors about a flag or action the running
+// kernel lacks.
+var ErrUnsupported = fmt.Errorf("not supported by this kernel: %w", errdefs.ErrNotImplemented)
