@@ -201,11 +201,12 @@ func renderSeccomp(prof *seccomp.Seccomp, goarch, kernel string, caps []string) 
 next:
 	for _, call := range prof.Syscalls {
 		sc := call.LinuxSyscall
+		//lint:ignore SA1019 docker still accepts old profiles that use "name"
 		if call.Name != "" {
 			if len(call.Names) != 0 {
 				return nil, invalidf("both 'name' and 'names' are specified in the seccomp profile, use either 'name' or 'names'")
 			}
-			sc.Names = []string{call.Name}
+			sc.Names = []string{call.Name} //lint:ignore SA1019 see above
 		}
 		if ex := call.Excludes; ex != nil {
 			if slices.Contains(ex.Arches, native) {
