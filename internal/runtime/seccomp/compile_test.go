@@ -2,7 +2,6 @@ package seccomp
 
 import (
 	"errors"
-	"fmt"
 	"math/rand"
 	"strings"
 	"testing"
@@ -566,7 +565,6 @@ func TestLongJumps(t *testing.T) {
 			t.Fatalf("%s wrong arg1: got %#x", name, got)
 		}
 	}
-	_ = fmt.Sprint
 }
 
 func TestTablesMatchXSys(t *testing.T) {
