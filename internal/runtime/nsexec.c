@@ -1,0 +1,276 @@
+// nsexec: the single-threaded part of berth's container init.
+//
+// Joining a user or mount namespace (setns) and unsharing a user namespace
+// need a single-threaded process, which a Go program never is once its
+// runtime starts. So this constructor runs before the Go runtime whenever
+// the environment carries _BERTH_INITPIPE=<fd>: it joins the namespaces
+// named by path (user first), unshares the new ones, lets the parent write
+// the id maps, and forks once when the process must enter a new or joined
+// PID (or time) namespace. The forked grandchild returns from the
+// constructor and becomes the Go init (see init_linux.go); every other
+// process that gets here exits.
+//
+// Messages on the init socket (SOCK_STREAM socketpair, both directions) are
+// framed as  u32 type | u32 length | payload  in host byte order:
+//
+//   parent (berth-runtime)                    child (this constructor)
+//   ------------------------------------------------------------------------
+//   BOOTSTRAP  records, see below      ---->
+//                                      <----  USERMAP_REQ  u32 pid  (new userns only)
+//   writes /proc/pid/{uid,gid}_map,
+//   setgroups                          ---->  USERMAP_ACK  (empty)
+//                                      <----  CHILD_PID  u32 pid  (the process that
+//                                             will run Go init, host pid)
+//                                      <----  ERROR  text  (any step; child exits 1)
+//   ... then the Go protocol of init_linux.go on the same socket.
+//
+// BOOTSTRAP payload: a sequence of records  u32 kind | u32 length | bytes:
+//   R_CLONEFLAGS u32    namespaces to unshare (CLONE_NEW*)
+//   R_NSPATH     "type=path"  namespace to join; type as in the OCI spec
+//   R_TIMENS     text   lines for /proc/self/timens_offsets
+//
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+
+enum {
+	MSG_BOOTSTRAP = 1,
+	MSG_USERMAP_REQ = 2,
+	MSG_USERMAP_ACK = 3,
+	MSG_CHILD_PID = 4,
+	MSG_ERROR = 5,
+};
+
+enum {
+	R_CLONEFLAGS = 1,
+	R_NSPATH = 2,
+	R_TIMENS = 3,
+};
+
+#define MAX_NS 16
+
+static int initfd = -1;
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	while (len > 0) {
+		ssize_t n = read(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static void send_msg(uint32_t type, const void *data, uint32_t len)
+{
+	uint32_t hdr[2] = {type, len};
+	if (write_all(initfd, hdr, sizeof(hdr)) < 0 || (len && write_all(initfd, data, len) < 0))
+		_exit(1);
+}
+
+__attribute__((noreturn, format(printf, 1, 2))) static void bail(const char *fmt, ...)
+{
+	char buf[512];
+	int saved = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf) - 64, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if (n > (int)sizeof(buf) - 64)
+		n = sizeof(buf) - 64;
+	if (saved)
+		n += snprintf(buf + n, 64, ": %s", strerror(saved));
+	send_msg(MSG_ERROR, buf, n);
+	_exit(1);
+}
+
+static int ns_flag(const char *type)
+{
+	static const struct {
+		const char *name;
+		int flag;
+	} t[] = {
+		{"user", CLONE_NEWUSER}, {"mount", CLONE_NEWNS}, {"pid", CLONE_NEWPID},
+		{"network", CLONE_NEWNET}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
+		{"cgroup", CLONE_NEWCGROUP}, {"time", CLONE_NEWTIME},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcmp(t[i].name, type) == 0)
+			return t[i].flag;
+	return 0;
+}
+
+__attribute__((constructor)) static void berth_nsexec(void)
+{
+	const char *env = getenv("_BERTH_INITPIPE");
+	if (env == NULL)
+		return;
+	initfd = atoi(env);
+	if (initfd < 3)
+		return;
+	// Until exec the init must not be reachable through /proc by container
+	// processes (ptrace, /proc/pid/exe, fds): CVE-2019-5736 and friends.
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+	uint32_t hdr[2];
+	if (read_all(initfd, hdr, sizeof(hdr)) < 0 || hdr[0] != MSG_BOOTSTRAP)
+		bail("nsexec: reading bootstrap");
+	char *buf = malloc(hdr[1] + 1);
+	if (buf == NULL || read_all(initfd, buf, hdr[1]) < 0)
+		bail("nsexec: reading bootstrap payload");
+	buf[hdr[1]] = 0;
+
+	uint32_t cloneflags = 0;
+	const char *timens = NULL;
+	struct {
+		int flag;
+		int fd;
+		const char *path;
+	} ns[MAX_NS];
+	int nns = 0;
+
+	for (uint32_t off = 0; off + 8 <= hdr[1];) {
+		uint32_t kind, len;
+		memcpy(&kind, buf + off, 4);
+		memcpy(&len, buf + off + 4, 4);
+		off += 8;
+		if (off + len > hdr[1])
+			bail("nsexec: truncated bootstrap record");
+		char *val = buf + off;
+		switch (kind) {
+		case R_CLONEFLAGS:
+			memcpy(&cloneflags, val, 4);
+			break;
+		case R_NSPATH: {
+			// "type=path", NUL-terminated in place (the next record's header
+			// has been read already).
+			char *s = strndup(val, len);
+			char *eq = s ? strchr(s, '=') : NULL;
+			if (eq == NULL || nns == MAX_NS)
+				bail("nsexec: bad namespace record");
+			*eq = 0;
+			ns[nns].flag = ns_flag(s);
+			ns[nns].path = eq + 1;
+			if (ns[nns].flag == 0)
+				bail("nsexec: unknown namespace type %s", s);
+			nns++;
+			break;
+		}
+		case R_TIMENS:
+			timens = strndup(val, len);
+			break;
+		}
+		off += len;
+	}
+
+	// Open every path before joining any: joining the mount namespace
+	// changes what the later paths resolve to.
+	for (int i = 0; i < nns; i++) {
+		ns[i].fd = open(ns[i].path, O_RDONLY | O_CLOEXEC);
+		if (ns[i].fd < 0)
+			bail("open namespace %s", ns[i].path);
+	}
+	// The user namespace first: it grants the rights to join the others.
+	for (int i = 0; i < nns; i++) {
+		if (ns[i].flag != CLONE_NEWUSER)
+			continue;
+		if (setns(ns[i].fd, CLONE_NEWUSER) < 0)
+			bail("join user namespace %s", ns[i].path);
+		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+			bail("become root in joined user namespace");
+	}
+	int joined_pid = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		// Mount namespace last so that nothing else resolves through it.
+		for (int i = 0; i < nns; i++) {
+			if (ns[i].flag == CLONE_NEWUSER || (pass == 0) != (ns[i].flag != CLONE_NEWNS))
+				continue;
+			if (setns(ns[i].fd, ns[i].flag) < 0)
+				bail("join namespace %s", ns[i].path);
+			if (ns[i].flag == CLONE_NEWPID || ns[i].flag == CLONE_NEWTIME)
+				joined_pid = 1;
+		}
+	}
+	for (int i = 0; i < nns; i++)
+		close(ns[i].fd);
+
+	if (cloneflags & CLONE_NEWUSER) {
+		if (unshare(CLONE_NEWUSER) < 0)
+			bail("unshare user namespace");
+		uint32_t pid = getpid();
+		send_msg(MSG_USERMAP_REQ, &pid, sizeof(pid));
+		if (read_all(initfd, hdr, sizeof(hdr)) < 0 || hdr[0] != MSG_USERMAP_ACK)
+			bail("nsexec: waiting for id maps");
+		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+			bail("become root in new user namespace");
+	}
+	if (cloneflags & ~CLONE_NEWUSER) {
+		if (unshare(cloneflags & ~CLONE_NEWUSER) < 0)
+			bail("unshare namespaces 0x%x", cloneflags & ~CLONE_NEWUSER);
+	}
+	if (timens != NULL && (cloneflags & CLONE_NEWTIME)) {
+		int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write_all(fd, timens, strlen(timens)) < 0)
+			bail("write time namespace offsets");
+		close(fd);
+	}
+
+	uint32_t pid = getpid();
+	if (joined_pid || (cloneflags & (CLONE_NEWPID | CLONE_NEWTIME))) {
+		pid_t child = fork();
+		if (child < 0)
+			bail("fork into pid namespace");
+		if (child > 0) {
+			pid = child;
+			send_msg(MSG_CHILD_PID, &pid, sizeof(pid));
+			_exit(0);
+		}
+		free(buf);
+		return;
+	}
+	send_msg(MSG_CHILD_PID, &pid, sizeof(pid));
+	free(buf);
+}

@@ -1,0 +1,509 @@
+// Package runtime is berth's OCI runtime: it turns a bundle (config.json +
+// rootfs) into a container and manages it afterwards. The daemon uses it
+// in-process; cmd/berth-runtime wraps it in a runc-compatible CLI.
+//
+// Process model (as runc's): Create re-executes a protected copy of the
+// runtime binary as the container init. A C constructor (nsexec.c) moves it
+// into its namespaces before the Go runtime starts; the Go init (init_linux.go)
+// builds the rootfs, reports READY and blocks on <state>/exec.fifo. Create
+// then returns and the calling process may exit: the init is reparented to the
+// nearest subreaper (a shim/monitor that set PR_SET_CHILD_SUBREAPER) or to
+// pid 1. Start opens the fifo, the init execs the user process.
+//
+// Importing this package installs the init personality: a process started
+// with _BERTH_INITPIPE in its environment becomes a container init in this
+// package's init function, before main runs.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/runtime/cgroups"
+)
+
+// DefaultRoot is where container state lives unless Runtime.Root says otherwise.
+const DefaultRoot = "/run/berth-runtime"
+
+// Runtime manages the containers whose state lives under Root. Safe for
+// concurrent use, also across processes (per-container flock).
+type Runtime struct {
+	// Root is the state directory (default DefaultRoot).
+	Root string
+	// SeccompCacheDir keeps compiled seccomp programs across processes
+	// (default <Root>/.seccomp).
+	SeccompCacheDir string
+}
+
+func (r *Runtime) root() string {
+	if r.Root == "" {
+		return DefaultRoot
+	}
+	return r.Root
+}
+
+// CreateOpts are the optional parts of Create.
+type CreateOpts struct {
+	// ConsoleSocket is a unix socket path that receives the pty master
+	// (SCM_RIGHTS) when process.terminal is set.
+	ConsoleSocket string
+	// OnConsole, for in-process callers, receives the pty master instead of
+	// ConsoleSocket.
+	OnConsole func(master *os.File)
+	// PidFile receives the init's host pid.
+	PidFile      string
+	NoPivot      bool
+	NoNewKeyring bool
+	// ExtraFiles become fds 3, 4, ... of the container process
+	// (runc --preserve-fds).
+	ExtraFiles []*os.File
+	// Stdio of the container (without a terminal); nil means /dev/null.
+	Stdin, Stdout, Stderr *os.File
+}
+
+// Container is what List returns.
+type Container struct {
+	specs.State
+	Created time.Time `json:"created"`
+	Owner   string    `json:"owner"`
+}
+
+// Create creates container id from bundle: afterwards its init waits for
+// Start. On error nothing is left behind (state dir, cgroup, processes).
+func (r *Runtime) Create(ctx context.Context, id, bundle string, o *CreateOpts) (err error) {
+	if o == nil {
+		o = &CreateOpts{}
+	}
+	if err := validateID(id); err != nil {
+		return err
+	}
+	bundle, err = filepath.Abs(bundle)
+	if err != nil {
+		return err
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return err
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if st, err := os.Stat(rootfs); err != nil || !st.IsDir() {
+		return fmt.Errorf("config.json: root.path: rootfs %s is not a directory: %w", rootfs, errdefs.ErrInvalidArgument)
+	}
+	if spec.Process.Terminal && o.ConsoleSocket == "" && o.OnConsole == nil {
+		return fmt.Errorf("process.terminal is set: a console socket is needed (--console-socket): %w", errdefs.ErrInvalidArgument)
+	}
+	if !spec.Process.Terminal && o.ConsoleSocket != "" {
+		return fmt.Errorf("--console-socket given but process.terminal is false: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := checkRlimits(spec.Process, "process."); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(r.root(), 0o711); err != nil {
+		return err
+	}
+	dir := r.dir(id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if os.IsExist(err) {
+			return fmt.Errorf("container %s already exists: %w", id, errdefs.ErrAlreadyExists)
+		}
+		return err
+	}
+	st := &containerState{
+		ID: id, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(),
+		Annotations: spec.Annotations, Owner: "root", Config: spec,
+		CgroupPath: cgroupPath(spec, id),
+		HostPidNS:  !hasNS(spec, specs.PIDNamespace),
+	}
+	var cg cgroups.Manager
+	var p *initProcess
+	defer func() {
+		if err == nil {
+			return
+		}
+		if p != nil {
+			p.kill()
+		}
+		if cg != nil {
+			_ = cg.Destroy()
+		}
+		os.RemoveAll(dir)
+	}()
+	unlock, err := r.lock(id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := r.writeState(st); err != nil {
+		return err
+	}
+	if err := unix.Mkfifo(filepath.Join(dir, fifoName), 0o600); err != nil {
+		return fmt.Errorf("exec fifo: %w", err)
+	}
+	cg, err = cgroups.New(st.CgroupPath)
+	if err != nil {
+		return fmt.Errorf("cgroup %s: %w", st.CgroupPath, err)
+	}
+	p, err = r.spawnInit(ctx, st, spec, cg, o)
+	if err != nil {
+		return err
+	}
+	st.Pid = p.pid
+	st.StartTime = procStartTime(p.pid)
+	if err := r.writeState(st); err != nil {
+		return err
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, p.pid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cgroupPath(s *specs.Spec, id string) string {
+	if s.Linux != nil && s.Linux.CgroupsPath != "" {
+		return s.Linux.CgroupsPath
+	}
+	return "/berth/" + id
+}
+
+func writePidFile(path string, pid int) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(fmt.Sprint(pid)), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Start lets a created container's init exec the user process.
+func (r *Runtime) Start(ctx context.Context, id string) error {
+	unlock, err := r.lock(id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := r.readState(id)
+	if err != nil {
+		return err
+	}
+	status := r.status(st)
+	if status != specs.StateCreated {
+		return fmt.Errorf("container %s is %s, not created: %w", id, status, errdefs.ErrFailedPrecondition)
+	}
+	if err := openFifo(ctx, filepath.Join(r.dir(id), fifoName), st.Pid); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(r.dir(id), fifoName))
+	if st.Config.Hooks != nil && len(st.Config.Hooks.Poststart) > 0 {
+		if err := runHooks(st.Config.Hooks.Poststart, r.ociState(st), "poststart"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openFifo is start's side of exec.fifo: reading the byte the init writes
+// once it sees a reader. A pidfd in the same poll notices an init that died.
+func openFifo(ctx context.Context, path string, pid int) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer unix.Close(fd)
+	pfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return fmt.Errorf("container init %d: %w", pid, err)
+	}
+	defer unix.Close(pfd)
+	for {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(pfd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 200)
+		if err == unix.EINTR || n == 0 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if fds[0].Revents&unix.POLLIN != 0 {
+			var b [1]byte
+			if n, _ := unix.Read(fd, b[:]); n == 1 {
+				return nil
+			}
+		}
+		if fds[1].Revents != 0 || fds[0].Revents&unix.POLLHUP != 0 {
+			return errors.New("container init exited before start")
+		}
+	}
+}
+
+// status derives the container status from the live system.
+func (r *Runtime) status(st *containerState) specs.ContainerState {
+	if st.Pid == 0 {
+		return specs.StateCreating
+	}
+	if !st.alive() {
+		return specs.StateStopped
+	}
+	if _, err := os.Lstat(filepath.Join(r.dir(st.ID), fifoName)); err == nil {
+		return specs.StateCreated
+	}
+	if cg, err := r.cgroup(st); err == nil {
+		if f, err := cg.Frozen(); err == nil && f {
+			return "paused"
+		}
+	}
+	return specs.StateRunning
+}
+
+func (r *Runtime) cgroup(st *containerState) (cgroups.Manager, error) {
+	if len(st.CgroupPaths) > 0 {
+		return cgroups.LoadPaths(st.CgroupPaths)
+	}
+	return cgroups.New(st.CgroupPath)
+}
+
+func (r *Runtime) ociState(st *containerState) specs.State {
+	s := specs.State{
+		Version: specs.Version, ID: st.ID, Status: r.status(st), Bundle: st.Bundle,
+		Annotations: st.Annotations,
+	}
+	if s.Status != specs.StateStopped {
+		s.Pid = st.Pid
+	}
+	return s
+}
+
+// State returns the OCI state of container id.
+func (r *Runtime) State(ctx context.Context, id string) (*specs.State, error) {
+	st, err := r.readState(id)
+	if err != nil {
+		return nil, err
+	}
+	s := r.ociState(st)
+	return &s, nil
+}
+
+// Kill sends sig to the init, or with all to every process of the container.
+func (r *Runtime) Kill(ctx context.Context, id string, sig unix.Signal, all bool) error {
+	st, err := r.readState(id)
+	if err != nil {
+		return err
+	}
+	if !st.alive() {
+		if all {
+			if cg, err := r.cgroup(st); err == nil {
+				_ = cg.Kill(sig)
+			}
+		}
+		return fmt.Errorf("container %s is not running: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	if all || (st.HostPidNS && sig == unix.SIGKILL) {
+		if cg, err := r.cgroup(st); err == nil {
+			if err := cg.Kill(sig); err == nil {
+				if sig == unix.SIGKILL {
+					_ = cg.Thaw()
+				}
+				return nil
+			}
+		}
+	}
+	return signalPid(st, sig)
+}
+
+// signalPid signals the init through a pidfd, after checking it is still
+// the process we started (pid reuse).
+func signalPid(st *containerState, sig unix.Signal) error {
+	pfd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		return fmt.Errorf("container %s init: %w", st.ID, err)
+	}
+	defer unix.Close(pfd)
+	if procStartTime(st.Pid) != st.StartTime {
+		return fmt.Errorf("container %s is not running: %w", st.ID, errdefs.ErrFailedPrecondition)
+	}
+	if err := unix.PidfdSendSignal(pfd, sig, nil, 0); err != nil {
+		return fmt.Errorf("signal container %s: %w", st.ID, err)
+	}
+	return nil
+}
+
+// Delete removes a stopped (or created) container; force kills a running one
+// first. It cleans up whatever a crashed create left.
+func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
+	if err := validateID(id); err != nil {
+		return err
+	}
+	unlock, err := r.lock(id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := r.readState(id)
+	if err != nil {
+		return err
+	}
+	status := r.status(st)
+	if (status == specs.StateRunning || status == "paused") && !force {
+		return fmt.Errorf("container %s is %s: stop it first or use --force: %w", id, status, errdefs.ErrConflict)
+	}
+	var cg cgroups.Manager
+	if st.CgroupPath != "" {
+		cg, _ = r.cgroup(st)
+	}
+	if st.alive() {
+		if cg != nil {
+			_ = cg.Kill(unix.SIGKILL)
+			_ = cg.Thaw()
+		}
+		if pfd, err := unix.PidfdOpen(st.Pid, 0); err == nil {
+			if procStartTime(st.Pid) == st.StartTime {
+				_ = unix.PidfdSendSignal(pfd, unix.SIGKILL, nil, 0)
+				waitPidfd(pfd, 5*time.Second)
+			}
+			unix.Close(pfd)
+		}
+	}
+	if cg != nil {
+		if err := cg.Destroy(); err != nil && force {
+			return fmt.Errorf("remove cgroup of %s: %w", id, err)
+		}
+	}
+	if st.Config != nil && st.Config.Hooks != nil && len(st.Config.Hooks.Poststop) > 0 {
+		s := r.ociState(st)
+		s.Status = specs.StateStopped
+		// poststop failures are logged by the caller, never fatal (spec)
+		_ = runHooks(st.Config.Hooks.Poststop, s, "poststop")
+	}
+	return os.RemoveAll(r.dir(id))
+}
+
+// waitPidfd waits until the process behind pfd has exited (it need not be
+// our child).
+func waitPidfd(pfd int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		fds := []unix.PollFd{{Fd: int32(pfd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, int(time.Until(deadline)/time.Millisecond)+1)
+		if err == unix.EINTR {
+			continue
+		}
+		return n > 0
+	}
+	return false
+}
+
+// List returns every container under Root.
+func (r *Runtime) List(ctx context.Context) ([]Container, error) {
+	ents, err := os.ReadDir(r.root())
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []Container
+	for _, e := range ents {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		st, err := r.readState(e.Name())
+		if err != nil {
+			continue
+		}
+		out = append(out, Container{State: r.ociState(st), Created: st.Created, Owner: st.Owner})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Pause freezes every process of the container.
+func (r *Runtime) Pause(ctx context.Context, id string) error {
+	return r.withCgroup(id, specs.StateRunning, func(cg cgroups.Manager) error { return cg.Freeze() })
+}
+
+// Resume thaws a paused container.
+func (r *Runtime) Resume(ctx context.Context, id string) error {
+	return r.withCgroup(id, "paused", func(cg cgroups.Manager) error { return cg.Thaw() })
+}
+
+// Update changes the resource limits of a live container.
+func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResources) error {
+	return r.withCgroup(id, "", func(cg cgroups.Manager) error { return cg.Set(res) })
+}
+
+// Stats returns the cgroup statistics of the container.
+func (r *Runtime) Stats(ctx context.Context, id string) (*cgroups.Stats, error) {
+	var s *cgroups.Stats
+	err := r.withCgroup(id, "", func(cg cgroups.Manager) (err error) { s, err = cg.Stats(); return err })
+	return s, err
+}
+
+// Ps lists the host pids of the container's processes.
+func (r *Runtime) Ps(ctx context.Context, id string) ([]int, error) {
+	var pids []int
+	err := r.withCgroup(id, "", func(cg cgroups.Manager) (err error) { pids, err = cg.Pids(); return err })
+	return pids, err
+}
+
+func (r *Runtime) withCgroup(id string, want specs.ContainerState, f func(cgroups.Manager) error) error {
+	unlock, err := r.lock(id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := r.readState(id)
+	if err != nil {
+		return err
+	}
+	status := r.status(st)
+	if want != "" && status != want {
+		return fmt.Errorf("container %s is %s, not %s: %w", id, status, want, errdefs.ErrFailedPrecondition)
+	}
+	if status == specs.StateStopped {
+		return fmt.Errorf("container %s is stopped: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	cg, err := r.cgroup(st)
+	if err != nil {
+		return err
+	}
+	return f(cg)
+}
+
+// ProcessTemplate returns a copy of the container's own process spec, the
+// base that `exec` with plain arguments modifies.
+func (r *Runtime) ProcessTemplate(ctx context.Context, id string) (*specs.Process, error) {
+	st, err := r.readState(id)
+	if err != nil {
+		return nil, err
+	}
+	if st.Config == nil || st.Config.Process == nil {
+		return nil, fmt.Errorf("container %s has no recorded config: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	p := *st.Config.Process
+	p.Env = append([]string{}, p.Env...)
+	p.Terminal, p.ConsoleSize, p.Args = false, nil, nil
+	return &p, nil
+}
+
+// OOMKills counts OOM kills in the container's cgroup.
+func (r *Runtime) OOMKills(ctx context.Context, id string) (uint64, error) {
+	var n uint64
+	err := r.withCgroup(id, "", func(cg cgroups.Manager) (err error) { n, err = cg.OOMKills(); return err })
+	return n, err
+}

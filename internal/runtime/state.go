@@ -1,0 +1,140 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// State directory, one per container:
+//
+//	<Root>/<id>/
+//	    state.json   containerState below; written before the init is spawned
+//	                 (so delete --force can clean up a half-made container),
+//	                 rewritten once the init is ready
+//	    exec.fifo    the created init blocks opening it for writing; start
+//	                 opens it for reading, reads one byte and removes it
+//	    lock         flock(2) held by every command that changes the container
+const (
+	stateFile = "state.json"
+	fifoName  = "exec.fifo"
+	lockName  = "lock"
+)
+
+type containerState struct {
+	ID          string            `json:"id"`
+	Pid         int               `json:"pid"`
+	StartTime   uint64            `json:"startTime"` // /proc/pid/stat field 22, guards against pid reuse
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Created     time.Time         `json:"created"`
+	CgroupPath  string            `json:"cgroupPath"`
+	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"` // as created, per controller
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Owner       string            `json:"owner"`
+	Config      *specs.Spec       `json:"config"`
+	// Containers that share the init's pid namespace with the host cannot be
+	// killed as a whole by killing the init.
+	HostPidNS bool `json:"hostPidNS,omitempty"`
+}
+
+var idRe = regexp.MustCompile(`^[\w+\-.]+$`)
+
+func validateID(id string) error {
+	if id == "" || id == "." || id == ".." || !idRe.MatchString(id) {
+		return fmt.Errorf("invalid container id %q: use letters, digits and _ + - . only: %w", id, errdefs.ErrInvalidArgument)
+	}
+	if len(id) > 1024 {
+		return fmt.Errorf("container id too long: %w", errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+func (r *Runtime) dir(id string) string { return filepath.Join(r.root(), id) }
+
+func (r *Runtime) readState(id string) (*containerState, error) {
+	if err := validateID(id); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(r.dir(id), stateFile))
+	if err != nil {
+		if os.IsNotExist(err) {
+			if _, serr := os.Stat(r.dir(id)); serr == nil {
+				// a create that crashed before writing anything
+				return &containerState{ID: id}, nil
+			}
+			return nil, fmt.Errorf("container %s does not exist: %w", id, errdefs.ErrNotFound)
+		}
+		return nil, err
+	}
+	var st containerState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("container %s: corrupt state: %w", id, err)
+	}
+	return &st, nil
+}
+
+func (r *Runtime) writeState(st *containerState) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(r.dir(st.ID), stateFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(r.dir(st.ID), stateFile))
+}
+
+// lock takes the container's flock; the returned func releases it.
+func (r *Runtime) lock(id string) (func(), error) {
+	fd, err := unix.Open(filepath.Join(r.dir(id), lockName), unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("container %s does not exist: %w", id, errdefs.ErrNotFound)
+		}
+		return nil, err
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return func() { unix.Close(fd) }, nil
+}
+
+// procStartTime reads field 22 of /proc/pid/stat; 0 if the process is gone.
+func procStartTime(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	// fields after ")" start at field 3 (state); starttime is field 22
+	if len(f) < 20 {
+		return 0
+	}
+	if f[0] == "Z" || f[0] == "X" {
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64)
+	return v
+}
+
+// alive reports whether the container's init is still the process we started.
+func (st *containerState) alive() bool {
+	return st.Pid > 0 && procStartTime(st.Pid) == st.StartTime
+}
