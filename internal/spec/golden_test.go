@@ -3,7 +3,9 @@ package spec
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -15,45 +17,10 @@ import (
 
 const testID = "4f1c3a9e2b7d4c1f8a6e5d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a"
 
-// busybox's /etc/passwd and /etc/group (busybox:latest).
+// busybox's /etc/passwd and /etc/group, as in 127.0.0.1:5000/busybox:latest.
 var busyboxFS = fstest.MapFS{
-	"etc/passwd": {Data: []byte(`root:x:0:0:root:/root:/bin/sh
-daemon:x:1:1:daemon:/usr/sbin:/bin/false
-bin:x:2:2:bin:/bin:/bin/false
-sys:x:3:3:sys:/dev:/bin/false
-sync:x:4:100:sync:/bin:/bin/sync
-mail:x:8:8:mail:/var/spool/mail:/bin/false
-www-data:x:33:33:www-data:/var/www:/bin/false
-operator:x:37:37:Operator:/var:/bin/false
-nobody:x:65534:65534:nobody:/home:/bin/false
-`)},
-	"etc/group": {Data: []byte(`root:x:0:
-daemon:x:1:
-bin:x:2:
-sys:x:3:
-adm:x:4:
-tty:x:5:
-disk:x:6:
-lp:x:7:
-mail:x:8:
-kmem:x:9:
-wheel:x:10:root
-cdrom:x:11:
-dialout:x:18:
-floppy:x:19:
-video:x:28:
-audio:x:29:
-tape:x:32:
-www-data:x:33:
-operator:x:37:
-utmp:x:43:
-plugdev:x:46:
-staff:x:50:
-lock:x:54:
-netdev:x:82:
-users:x:100:
-nogroup:x:65534:
-`)},
+	"etc/passwd": {Data: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")},
+	"etc/group":  {Data: []byte("root:x:0:\nnogroup:x:65534:\n")},
 }
 
 var busyboxImage = ocispec.ImageConfig{
@@ -140,7 +107,7 @@ func TestGoldenDockerRunBusybox(t *testing.T) {
 		"HOSTNAME=4f1c3a9e2b7d",
 	})
 	eq(t, "cwd", s.Process.Cwd, "/")
-	eq(t, "user", s.Process.User, specs.User{UID: 0, GID: 0, AdditionalGids: []uint32{0, 10}})
+	eq(t, "user", s.Process.User, specs.User{UID: 0, GID: 0, AdditionalGids: []uint32{0}})
 	eq(t, "terminal", s.Process.Terminal, false)
 	eq(t, "hostname", s.Hostname, "4f1c3a9e2b7d")
 	eq(t, "noNewPrivileges", s.Process.NoNewPrivileges, false)
@@ -276,5 +243,55 @@ func TestErrorsAreClassified(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "not implemented:") {
 		t.Fatalf("class leaked into message: %v", err)
+	}
+}
+
+// TestMatchesRecordedDockerd compares with the config.json dockerd 20.10
+// wrote on this machine for `docker run -d busybox sleep 30` (testdata; the
+// container ID replaced by "ID", its directory by /c/ID, seccomp removed).
+// Fields docker changed since 20.10 are left to the golden test above:
+// masked paths (28.x masks more), device rules (berth writes runc's implicit
+// rules out), resources (20.10 wrote zero shares and weight).
+func TestMatchesRecordedDockerd(t *testing.T) {
+	b, err := os.ReadFile("testdata/dockerd-20.10-run-busybox.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docker specs.Spec
+	if err := json.Unmarshal(b, &docker); err != nil {
+		t.Fatal(err)
+	}
+	o := baseOpts()
+	o.ID = "ID"
+	o.Hostname = docker.Hostname
+	o.Cmd = []string{"sleep", "30"}
+	o.Daemon.CgroupParent = "/docker"
+	o.ResolvConfPath, o.HostnamePath, o.HostsPath = "/c/ID/resolv.conf", "/c/ID/hostname", "/c/ID/hosts"
+	s := mustGen(t, busyboxImage, o)
+	eq(t, "process.user", s.Process.User, docker.Process.User)
+	eq(t, "process.args", s.Process.Args, docker.Process.Args)
+	eq(t, "process.env", s.Process.Env, docker.Process.Env)
+	eq(t, "process.cwd", s.Process.Cwd, docker.Process.Cwd)
+	eq(t, "process.capabilities", s.Process.Capabilities, docker.Process.Capabilities)
+	eq(t, "process.oomScoreAdj", s.Process.OOMScoreAdj, docker.Process.OOMScoreAdj)
+	eq(t, "hostname", s.Hostname, docker.Hostname)
+	eq(t, "mounts", s.Mounts, docker.Mounts)
+	eq(t, "sysctl", s.Linux.Sysctl, docker.Linux.Sysctl)
+	eq(t, "namespaces", s.Linux.Namespaces, docker.Linux.Namespaces)
+	eq(t, "readonlyPaths", s.Linux.ReadonlyPaths, docker.Linux.ReadonlyPaths)
+	eq(t, "cgroupsPath", s.Linux.CgroupsPath, docker.Linux.CgroupsPath)
+	eq(t, "memory", s.Linux.Resources.Memory, docker.Linux.Resources.Memory)
+	for _, p := range docker.Linux.MaskedPaths {
+		if !slices.Contains(s.Linux.MaskedPaths, p) {
+			t.Fatalf("dockerd 20.10 masks %s, berth does not", p)
+		}
+	}
+	// Every device docker's rules allow, berth's allow too.
+	for _, r := range docker.Linux.Resources.Devices {
+		if r.Allow && !slices.ContainsFunc(s.Linux.Resources.Devices, func(x specs.LinuxDeviceCgroup) bool {
+			return reflect.DeepEqual(x, r)
+		}) {
+			t.Fatalf("dockerd allows %s, berth does not", ruleString(r))
+		}
 	}
 }

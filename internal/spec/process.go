@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 
 	"github.com/moby/sys/user"
@@ -210,6 +211,8 @@ func (g *gen) user() error {
 		if err != nil {
 			return invalid(err)
 		}
+		// moby/sys/user returns them in map order; sort for a stable spec.
+		slices.Sort(extra)
 		for _, gid := range extra {
 			u.AdditionalGids = append(u.AdditionalGids, uint32(gid))
 		}

@@ -105,7 +105,9 @@ type Options struct {
 	// ShmSize is H.ShmSize in bytes. 0: Daemon.ShmSize, else 64 MiB.
 	ShmSize int64
 	// ShmPath, when set, is bind-mounted at /dev/shm instead of a private
-	// tmpfs (ipc shareable and container:<x>: the daemon owns that tmpfs).
+	// tmpfs, as docker's IpcMounts: the tmpfs the daemon keeps for
+	// --ipc shareable, the other container's for container:<x>, the host's
+	// /dev/shm for --ipc host.
 	ShmPath string
 	// HostsPath, HostnamePath, ResolvConfPath are the daemon-written files
 	// bind-mounted at /etc/hosts, /etc/hostname, /etc/resolv.conf ("" = none).
