@@ -89,6 +89,33 @@ type hijacker struct {
 	conn    net.Conn
 	streams backend.AttachStreams
 	tty     bool
+
+	header     string // the status line and headers, sent once
+	headerOnce sync.Once
+	headerErr  error
+}
+
+// ready sends the response header (once).
+func (h *hijacker) ready() error {
+	h.headerOnce.Do(func() {
+		if _, err := io.WriteString(h.conn, h.header); err != nil {
+			h.headerErr = fmt.Errorf("write upgrade response: %w", err)
+		}
+	})
+	return h.headerErr
+}
+
+// headerWriter sends the header before the first output byte.
+type headerWriter struct {
+	h *hijacker
+	w io.Writer
+}
+
+func (hw *headerWriter) Write(p []byte) (int, error) {
+	if err := hw.h.ready(); err != nil {
+		return 0, err
+	}
+	return hw.w.Write(p)
 }
 
 // streamsFunc is what the backend calls to hijack (backend.StreamsFunc).
@@ -113,26 +140,24 @@ func (h *hijacker) streamsFunc(wantOut, wantErr bool) backend.StreamsFunc {
 		if tty {
 			media = mediaRaw
 		}
-		var hdr string
 		if h.r.Header.Get("Upgrade") != "" {
-			hdr = "HTTP/1.1 101 UPGRADED\r\nContent-Type: " + media + "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+			h.header = "HTTP/1.1 101 UPGRADED\r\nContent-Type: " + media + "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
 		} else {
-			hdr = "HTTP/1.1 200 OK\r\nContent-Type: " + media + "\r\n\r\n"
+			h.header = "HTTP/1.1 200 OK\r\nContent-Type: " + media + "\r\n\r\n"
 		}
-		// Anything buffered for writing by net/http goes first.
+		// Anything net/http buffered for writing goes first.
 		if err := brw.Writer.Flush(); err != nil {
 			return backend.AttachStreams{}, err
 		}
-		if _, err := io.WriteString(conn, hdr); err != nil {
-			return backend.AttachStreams{}, fmt.Errorf("write upgrade response: %w", err)
-		}
 		var mu sync.Mutex
+		w := &headerWriter{h: h, w: conn}
+		h.streams.Ready = h.ready
 		if h.wantIn {
 			h.streams.Stdin = &stdinReader{r: brw.Reader, conn: conn}
 		}
 		switch {
 		case tty:
-			out := &lockedWriter{mu: &mu, w: conn}
+			out := &lockedWriter{mu: &mu, w: w}
 			if wantOut {
 				h.streams.Stdout = out
 			}
@@ -141,10 +166,10 @@ func (h *hijacker) streamsFunc(wantOut, wantErr bool) backend.StreamsFunc {
 			}
 		default:
 			if wantOut {
-				h.streams.Stdout = &stdWriter{mu: &mu, w: conn, stream: streamStdout}
+				h.streams.Stdout = &stdWriter{mu: &mu, w: w, stream: streamStdout}
 			}
 			if wantErr {
-				h.streams.Stderr = &stdWriter{mu: &mu, w: conn, stream: streamStderr}
+				h.streams.Stderr = &stdWriter{mu: &mu, w: w, stream: streamStderr}
 			}
 		}
 		return h.streams, nil
@@ -164,11 +189,11 @@ func (h *hijacker) finish(err error) error {
 		if out == nil {
 			out = h.streams.Stdout
 		}
-		if out == nil {
-			out = h.conn
+		if out != nil {
+			_, _ = fmt.Fprintf(out, "Error: %v\n", err)
 		}
-		_, _ = fmt.Fprintf(out, "Error: %v\n", err)
 	}
+	_ = h.ready()
 	h.s.hijacked.remove(h.conn)
 	_ = h.conn.Close()
 	return nil

@@ -120,9 +120,6 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if d, err := time.ParseDuration(s); err == nil {
-		return now.Add(-d), nil
-	}
 	if sec, frac, ok := strings.Cut(s, "."); ok || isDigits(s) {
 		if isDigits(sec) && (frac == "" || isDigits(frac)) {
 			n, err := strconv.ParseInt(sec, 10, 64)
@@ -135,6 +132,9 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 				return time.Unix(n, ns), nil
 			}
 		}
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
 	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
 		if t, err := time.Parse(layout, s); err == nil {
