@@ -342,7 +342,8 @@ func (c *client) fetchBlob(ctx context.Context, desc ocispec.Descriptor, ing *co
 		off := ing.Offset()
 		hdr := http.Header{}
 		if off > 0 {
-			hdr.Set("Range", fmt.Sprintf("bytes=%d-", off))
+			// A closed range: some registries refuse the open form.
+			hdr.Set("Range", fmt.Sprintf("bytes=%d-%d", off, desc.Size-1))
 		}
 		actx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)

@@ -402,16 +402,16 @@ func (i *Ingest) Release() {
 func (i *Ingest) NewReader(ctx context.Context) (io.ReadCloser, error) {
 	f, err := os.Open(i.shared.tmp)
 	if err != nil {
-		// Finished and renamed (or removed) between Begin and here.
+		// Renamed (or removed) by Finish between Begin and here.
 		select {
 		case <-i.shared.done:
-			if i.shared.err != nil {
-				return nil, i.shared.err
-			}
-			return i.shared.store.Open(i.shared.desc.Digest)
-		default:
-			return nil, err
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
+		if i.shared.err != nil {
+			return nil, i.shared.err
+		}
+		return i.shared.store.Open(i.shared.desc.Digest)
 	}
 	r := &followReader{sh: i.shared, f: f, ctx: ctx}
 	r.stop = context.AfterFunc(ctx, func() {
