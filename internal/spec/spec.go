@@ -76,11 +76,11 @@ type Options struct {
 	// SELinuxLevel is the MCS level the daemon reserved for this container
 	// (e.g. "s0:c1,c2"), used when SELinux is on and label=level: is not given.
 	SELinuxLevel   string
-	ReadonlyRootfs bool     // H.ReadonlyRootfs → root.readonly
-	GroupAdd       []string // H.GroupAdd: names (via /etc/group) or numeric gids
-	OomScoreAdj    int      // H.OomScoreAdj, -1000..1000
-	Ulimits        []Ulimit // H.Ulimits (merged over Daemon.Ulimits by name)
-	Sysctls        map[string]string
+	ReadonlyRootfs bool              // H.ReadonlyRootfs → root.readonly
+	GroupAdd       []string          // H.GroupAdd: names (via /etc/group) or numeric gids
+	OomScoreAdj    int               // H.OomScoreAdj, -1000..1000
+	Ulimits        []Ulimit          // H.Ulimits (merged over Daemon.Ulimits by name)
+	Sysctls        map[string]string // H.Sysctls (checked against docker's namespaced allow-list)
 	// Init is H.Init: nil = Daemon.Init. With a private pid namespace the
 	// Daemon.InitPath binary is bind-mounted read-only at InitPathInContainer
 	// and prepended to the args with "--", as docker does with docker-init.
@@ -100,8 +100,15 @@ type Options struct {
 	NSPaths map[specs.LinuxNamespaceType]string
 
 	// Mounts, all resolved by the daemon (volumes to their host paths, binds
-	// validated, nocopy and volume population already handled).
-	Mounts []Mount // H.Binds, H.Mounts, H.Tmpfs, volumes, --volumes-from
+	// validated, nocopy and volume population already handled):
+	//   H.Binds "/src:/dst:ro,rslave"       → {Type: "bind", Source, Destination, ReadOnly, Propagation}
+	//   H.Binds "name:/dst", image VOLUMEs  → {Type: "volume", Source: <volume dir>, Destination, ReadOnly}
+	//   H.Mounts type=bind                  → Propagation from BindOptions.Propagation, NonRecursive from BindOptions.NonRecursive
+	//   H.Mounts type=volume                → {Type: "volume", ...}
+	//   H.Mounts type=tmpfs                 → {Type: "tmpfs", TmpfsSize: TmpfsOptions.SizeBytes, TmpfsMode: TmpfsOptions.Mode, ReadOnly}
+	//   H.Tmpfs {"/run": "rw,size=64m"}     → {Type: "tmpfs", Destination: "/run", TmpfsOptions: "rw,size=64m"}
+	//   H.VolumesFrom                       → the other container's mounts, resolved
+	Mounts []Mount
 	// ShmSize is H.ShmSize in bytes. 0: Daemon.ShmSize, else 64 MiB.
 	ShmSize int64
 	// ShmPath, when set, is bind-mounted at /dev/shm instead of a private
@@ -115,7 +122,8 @@ type Options struct {
 	HostnamePath   string
 	ResolvConfPath string
 
-	// Devices.
+	// Devices. A --device naming a directory is expanded by the daemon into
+	// one mapping per device node under it (as docker's DevicesFromPath).
 	Devices           []DeviceMapping // H.Devices (--device)
 	DeviceCgroupRules []string        // H.DeviceCgroupRules ("c 1:3 rwm")
 
@@ -237,8 +245,9 @@ type Host struct {
 	Capabilities []string
 	// Devices are the host's device nodes, given to --privileged containers.
 	Devices []HostDevice
-	// StatDevice describes the device node at a host path (for --device and
-	// the blkio device limits). Nil: those options fail.
+	// StatDevice describes the device node at a host path, following a
+	// symlink (for --device and the blkio device limits). Nil: those options
+	// fail. A regular file is returned with an empty Type.
 	StatDevice func(path string) (HostDevice, error)
 	// RecursiveReadOnly: the runtime and kernel (≥5.12) support "rro"; docker
 	// then makes read-only binds recursively read-only.
