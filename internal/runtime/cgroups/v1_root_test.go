@@ -87,6 +87,14 @@ func TestV1ApplyPaths(t *testing.T) {
 	if lp := l.Paths(); lp["memory"] != paths["memory"] {
 		t.Errorf("Load paths %v", lp)
 	}
+	// LoadPaths rebuilds it from saved Paths (what the runtime stores in its state).
+	lp, err := LoadPaths(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := lp.Pids(); err != nil || !slices.Equal(got, []int{sl.Process.Pid}) {
+		t.Errorf("LoadPaths Pids = %v, %v", got, err)
+	}
 	// Destroy with a live process kills it and removes every directory.
 	if err := m.Destroy(); err != nil {
 		t.Fatal(err)
@@ -153,8 +161,9 @@ func TestV1SetReal(t *testing.T) {
 			{Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(5)), Access: "rw"},
 		},
 		Memory: &specs.LinuxMemory{Limit: ptr(int64(64 << 20)), Reservation: ptr(int64(32 << 20)), Swappiness: ptr(uint64(10)), DisableOOMKiller: ptr(false)},
-		CPU:    &specs.LinuxCPU{Shares: ptr(uint64(512)), Quota: ptr(int64(50000)), Period: ptr(uint64(100000)), Cpus: "0", Mems: "0", Idle: ptr(int64(0))},
-		Pids:   &specs.LinuxPids{Limit: ptr(int64(42))},
+		CPU: &specs.LinuxCPU{Shares: ptr(uint64(512)), Quota: ptr(int64(50000)), Period: ptr(uint64(100000)), Cpus: "0", Mems: "0", Idle: ptr(int64(0)),
+			RealtimePeriod: ptr(uint64(1000000)), RealtimeRuntime: ptr(int64(10000))},
+		Pids: &specs.LinuxPids{Limit: ptr(int64(42))},
 	}
 	swap := exists(m.paths["memory"] + "/memory.memsw.limit_in_bytes")
 	if swap {
@@ -189,6 +198,8 @@ func TestV1SetReal(t *testing.T) {
 	expectFile(t, p["cpu"], "cpu.cfs_quota_us", "50000")
 	expectFile(t, p["cpu"], "cpu.cfs_period_us", "100000")
 	expectFile(t, p["cpuset"], "cpuset.cpus", "0")
+	expectFile(t, p["cpu"], "cpu.rt_period_us", "1000000")
+	expectFile(t, p["cpu"], "cpu.rt_runtime_us", "10000")
 	expectFile(t, p["pids"], "pids.max", "42")
 	if hasHuge2MB() {
 		expectFile(t, p["hugetlb"], "hugetlb.2MB.limit_in_bytes", "4194304")
@@ -420,5 +431,32 @@ func TestV1KillAllNested(t *testing.T) {
 	waitExit(t, c.cmd)
 	if exists(sub) || exists(m.paths["pids"]) {
 		t.Error("sub-cgroup left behind")
+	}
+}
+
+// delete --force of a paused container: Destroy must get through a frozen
+// cgroup (killed tasks only die once thawed).
+func TestV1DestroyFrozen(t *testing.T) {
+	m, _ := newV1Test(t)
+	if _, ok := m.paths["freezer"]; !ok {
+		t.Skip("no freezer hierarchy")
+	}
+	sl := startSleep(t)
+	if err := m.Apply(sl.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitExit(t, sl); st.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Errorf("exit %v", st)
+	}
+	for _, d := range m.paths {
+		if exists(d) {
+			t.Errorf("%s left behind", d)
+		}
 	}
 }

@@ -46,6 +46,13 @@ func TestV2Lifecycle(t *testing.T) {
 	if err != nil || !slices.Equal(pids, []int{sl.Process.Pid}) {
 		t.Errorf("Pids = %v, %v", pids, err)
 	}
+	lp, err := LoadPaths(m.Paths())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lp.(*v2); got.dir != m.dir || got.root != m.root {
+		t.Errorf("LoadPaths = %+v", got)
+	}
 	if err := m.Freeze(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +116,9 @@ func TestV2DestroyBusy(t *testing.T) {
 	m := newV2Test(t)
 	sl := startSleep(t)
 	if err := m.Apply(sl.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Freeze(); err != nil { // a paused container
 		t.Fatal(err)
 	}
 	sub := newV2(m.root, m.dir+"/nested")
