@@ -58,7 +58,10 @@ func init() {
 	err = containerInit(sock)
 	// containerInit only returns on failure
 	msg := "container init: " + err.Error()
-	_ = sendMsg(sock, msgError, []byte(msg), -1)
+	if sendMsg(sock, msgError, []byte(msg), -1) != nil {
+		// the parent is gone (failure after READY): tell the container's stderr
+		fmt.Fprintln(os.Stderr, "berth-runtime: "+msg)
+	}
 	os.Exit(1)
 }
 
@@ -287,14 +290,14 @@ func setupRootfs(sock *os.File, cfg *initConfig) (*os.File, error) {
 		}
 		unix.Close(devnull)
 	}
-	for _, p := range s.Linux.ReadonlyPaths {
-		if err := readonlyPath(p); err != nil {
-			return nil, err
-		}
-	}
 	for k, v := range s.Linux.Sysctl {
 		if err := writeProcFile("/proc/sys/"+strings.ReplaceAll(k, ".", "/"), v); err != nil {
 			return nil, fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+		}
+	}
+	for _, p := range s.Linux.ReadonlyPaths {
+		if err := readonlyPath(p); err != nil {
+			return nil, err
 		}
 	}
 	if s.Root.Readonly {
@@ -468,10 +471,11 @@ func newConsole(sock *os.File, rootfd int, p *specs.Process) (*os.File, error) {
 		return nil, fmt.Errorf("unlock pty: %w", err)
 	}
 	// TIOCGPTPEER opens the slave from the master: no path lookup at all.
-	slave, err := unix.IoctlRetInt(ptmx, unix.TIOCGPTPEER)
-	if err != nil {
-		return nil, fmt.Errorf("open pty slave: %w", err)
+	r1, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(ptmx), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if e != 0 {
+		return nil, fmt.Errorf("open pty slave: %w", e)
 	}
+	slave := int(r1)
 	if p.ConsoleSize != nil {
 		ws := &unix.Winsize{Row: uint16(p.ConsoleSize.Height), Col: uint16(p.ConsoleSize.Width)}
 		_ = unix.IoctlSetWinsize(ptmx, unix.TIOCSWINSZ, ws)

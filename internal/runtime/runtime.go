@@ -74,6 +74,7 @@ type CreateOpts struct {
 // Container is what List returns.
 type Container struct {
 	specs.State
+	Rootfs  string    `json:"rootfs"`
 	Created time.Time `json:"created"`
 	Owner   string    `json:"owner"`
 }
@@ -152,6 +153,12 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, o *CreateOpts) 
 	if err := unix.Mkfifo(filepath.Join(dir, fifoName), 0o600); err != nil {
 		return fmt.Errorf("exec fifo: %w", err)
 	}
+	if uid, gid, ok := rootIDs(spec); ok {
+		// the init opens the fifo as the container's root
+		if err := os.Chown(filepath.Join(dir, fifoName), uid, gid); err != nil {
+			return err
+		}
+	}
 	cg, err = cgroups.New(st.CgroupPath)
 	if err != nil {
 		return fmt.Errorf("cgroup %s: %w", st.CgroupPath, err)
@@ -171,6 +178,26 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, o *CreateOpts) 
 		}
 	}
 	return nil
+}
+
+// rootIDs returns the host ids of the container's root in a new user
+// namespace.
+func rootIDs(s *specs.Spec) (uid, gid int, ok bool) {
+	if !hasNS(s, specs.UserNamespace) {
+		return 0, 0, false
+	}
+	uid, gid = -1, -1
+	for _, m := range s.Linux.UIDMappings {
+		if m.ContainerID == 0 {
+			uid = int(m.HostID)
+		}
+	}
+	for _, m := range s.Linux.GIDMappings {
+		if m.ContainerID == 0 {
+			gid = int(m.HostID)
+		}
+	}
+	return uid, gid, uid >= 0 || gid >= 0
 }
 
 func cgroupPath(s *specs.Spec, id string) string {
@@ -297,6 +324,15 @@ func (r *Runtime) State(ctx context.Context, id string) (*specs.State, error) {
 	}
 	s := r.ociState(st)
 	return &s, nil
+}
+
+// Inspect is State plus what runc's state command prints besides.
+func (r *Runtime) Inspect(ctx context.Context, id string) (*Container, error) {
+	st, err := r.readState(id)
+	if err != nil {
+		return nil, err
+	}
+	return &Container{State: r.ociState(st), Rootfs: st.Rootfs, Created: st.Created, Owner: st.Owner}, nil
 }
 
 // Kill sends sig to the init, or with all to every process of the container.
@@ -426,7 +462,7 @@ func (r *Runtime) List(ctx context.Context) ([]Container, error) {
 		if err != nil {
 			continue
 		}
-		out = append(out, Container{State: r.ociState(st), Created: st.Created, Owner: st.Owner})
+		out = append(out, Container{State: r.ociState(st), Rootfs: st.Rootfs, Created: st.Created, Owner: st.Owner})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil

@@ -189,7 +189,7 @@ func cmdState(ctx context.Context, g *globals, rt *runtime.Runtime, args []strin
 	if err != nil {
 		return 2, err
 	}
-	st, err := rt.State(ctx, id)
+	st, err := rt.Inspect(ctx, id)
 	if err != nil {
 		return 1, err
 	}
