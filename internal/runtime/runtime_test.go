@@ -19,13 +19,13 @@ import (
 
 func TestParseSpecNamesField(t *testing.T) {
 	cases := map[string]string{
-		`{"ociVersion":"1.0.0","process":{"args":"true"}}`:                         `"process.args"`,
-		`{"ociVersion":"1.0.0",`:                                                   "unexpected EOF",
-		`{"ociVersion":"1.0.0","root":{"path":"r"},"process":{"args":["x"]}}`:      "process.cwd: missing",
-		`{"root":{"path":"r"}}`:                                                    "ociVersion: missing",
-		`{"ociVersion":"1.0.0","process":{"args":["x"],"cwd":"/"},"linux":{}}`:     "root.path: missing",
-		`{"ociVersion":"1.0.0","root":{"path":"r"},"process":{"args":["x"],"cwd":"/"},"linux":{"namespaces":[{"type":"bogus"}]}}`: `unknown namespace type "bogus"`,
-		`{"ociVersion":"1.0.0","root":{"path":"r"},"process":{"args":["x"],"cwd":"/","rlimits":[{"type":"RLIMIT_FOO"}]},"linux":{}}`: `unknown rlimit "RLIMIT_FOO"`,
+		`{"ociVersion":"1.0.0","process":{"args":"true"}}`:                     `"process.args"`,
+		`{"ociVersion":"1.0.0",`:                                               "unexpected EOF",
+		`{"ociVersion":"1.0.0","root":{"path":"r"},"process":{"args":["x"]}}`:  "process.cwd: missing",
+		`{"root":{"path":"r"}}`:                                                "ociVersion: missing",
+		`{"ociVersion":"1.0.0","process":{"args":["x"],"cwd":"/"},"linux":{}}`: "root.path: missing",
+		`{"ociVersion":"1.0.0","root":{"path":"r"},"process":{"args":["x"],"cwd":"/"},"linux":{"namespaces":[{"type":"bogus"}]}}`:          `unknown namespace type "bogus"`,
+		`{"ociVersion":"1.0.0","root":{"path":"r"},"process":{"args":["x"],"cwd":"/","rlimits":[{"type":"RLIMIT_FOO"}]},"linux":{}}`:       `unknown rlimit "RLIMIT_FOO"`,
 		`{"ociVersion":"1.0.0","root":{"path":"r"},"process":{"args":["x"],"cwd":"/","capabilities":{"bounding":["CAP_FLY"]}},"linux":{}}`: `unknown capability "CAP_FLY"`,
 	}
 	for in, want := range cases {
