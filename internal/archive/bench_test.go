@@ -1,0 +1,218 @@
+package archive
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+func gzipBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+func zstdBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	w, _ := zstd.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+var (
+	benchOnce    sync.Once
+	benchTar     []byte
+	benchGz      []byte
+	benchContent int64
+	benchFiles   int
+)
+
+// benchLayer is the first ~200 MB of /usr/share as a tar: thousands of
+// small files plus some large ones, about the size of debian:bookworm's
+// unpacked layers (204 MB).
+func benchLayer(b *testing.B) {
+	benchOnce.Do(func() {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		errStop := errors.New("stop")
+		filepath.WalkDir("/usr/share", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || p == "/usr/share" {
+				return nil
+			}
+			if benchContent > 200<<20 {
+				return errStop
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return nil
+			}
+			link := ""
+			if fi.Mode()&fs.ModeSymlink != 0 {
+				link, _ = os.Readlink(p)
+			}
+			h, err := tar.FileInfoHeader(fi, link)
+			if err != nil {
+				return nil
+			}
+			h.Name = strings.TrimPrefix(p, "/")
+			if fi.IsDir() {
+				h.Name += "/"
+			}
+			var data []byte
+			if fi.Mode().IsRegular() {
+				if data, err = os.ReadFile(p); err != nil {
+					return nil
+				}
+				h.Size = int64(len(data))
+				benchContent += h.Size
+				benchFiles++
+			}
+			tw.WriteHeader(h)
+			tw.Write(data)
+			return nil
+		})
+		tw.Close()
+		benchTar = buf.Bytes()
+		benchGz = gzipBytes(benchTar)
+	})
+	b.Logf("layer: %d files, %d MB content, tar %d MB, gzip %d MB", benchFiles, benchContent>>20, len(benchTar)>>20, len(benchGz)>>20)
+}
+
+func benchApply(b *testing.B, data []byte, decompress bool) {
+	benchLayer(b)
+	b.SetBytes(int64(len(benchTar)))
+	base := benchDir(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dst := filepath.Join(base, "x")
+		os.RemoveAll(dst)
+		os.Mkdir(dst, 0o755)
+		b.StartTimer()
+		var r = bytes.NewReader(data)
+		var err error
+		if decompress {
+			rc, derr := Decompress(r)
+			if derr != nil {
+				b.Fatal(derr)
+			}
+			_, err = Apply(context.Background(), dst, rc, ApplyOptions{})
+			rc.Close()
+		} else {
+			_, err = Apply(context.Background(), dst, r, ApplyOptions{})
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkApply: MB/s of uncompressed tar turned into files (page cache,
+// no fsync).
+func BenchmarkApply(b *testing.B) { benchLayer(b); benchApply(b, benchTar, false) }
+
+// BenchmarkApplyGzip: the same layer gzip-compressed, decompression included
+// (MB/s of uncompressed tar).
+func BenchmarkApplyGzip(b *testing.B) { benchLayer(b); benchApply(b, benchGz, true) }
+
+// BenchmarkGunzip: decompression alone, the floor for BenchmarkApplyGzip.
+func BenchmarkGunzip(b *testing.B) {
+	benchLayer(b)
+	b.SetBytes(int64(len(benchTar)))
+	for i := 0; i < b.N; i++ {
+		rc, err := Decompress(bytes.NewReader(benchGz))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			b.Fatal(err)
+		}
+		rc.Close()
+	}
+}
+
+// benchDir is where benchmarks unpack: BERTH_BENCH_DIR (say /dev/shm to
+// measure CPU cost without the disk), else a temp dir.
+func benchDir(b *testing.B) string {
+	if d := os.Getenv("BERTH_BENCH_DIR"); d != "" {
+		p, err := os.MkdirTemp(d, "archive-bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { os.RemoveAll(p) })
+		return p
+	}
+	return b.TempDir()
+}
+
+// BenchmarkApplyDebian unpacks the three gzip layers of the debian:bookworm
+// OCI layout that shared/peers/make-images.sh builds (95 MB compressed,
+// 204 MB unpacked), each into its own overlay upper dir, concurrently as a
+// pull does. MB/s are of compressed input.
+func BenchmarkApplyDebian(b *testing.B) {
+	const layout = "/var/lib/berth-bench/images/debian-oci/blobs/sha256/"
+	layers := []string{
+		"44960cdaff32ed3285635d46fabcc053ca0719c0dd738acee740dc063e845de9",
+		"220685b098d8e99870763c7c8ac38473110da329afec3c31311708fbec3493c0",
+		"3d405160b7721e7b1d8f1766b4eddfd7ecfafda23cb716e49199a64992cbd94f",
+	}
+	var blobs [][]byte
+	var total int64
+	for _, l := range layers {
+		data, err := os.ReadFile(layout + l)
+		if err != nil {
+			b.Skip("debian layers not present: run shared/peers/make-images.sh: ", err)
+		}
+		blobs = append(blobs, data)
+		total += int64(len(data))
+	}
+	b.SetBytes(total)
+	base := benchDir(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		var dirs []string
+		for j := range blobs {
+			d := filepath.Join(base, "l"+strconv.Itoa(j))
+			os.RemoveAll(d)
+			os.Mkdir(d, 0o755)
+			dirs = append(dirs, d)
+		}
+		b.StartTimer()
+		var wg sync.WaitGroup
+		errs := make([]error, len(blobs))
+		for j := range blobs {
+			wg.Add(1)
+			go func(j int) {
+				defer wg.Done()
+				rc, err := Decompress(bytes.NewReader(blobs[j]))
+				if err == nil {
+					_, err = Apply(context.Background(), dirs[j], rc, ApplyOptions{Whiteout: Overlay})
+					rc.Close()
+				}
+				errs[j] = err
+			}(j)
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
