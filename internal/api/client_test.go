@@ -39,7 +39,7 @@ func newEnv(t *testing.T) *env {
 	f.AddImage("busybox:latest")
 	f.AddImage("127.0.0.1:5000/busybox:latest")
 	sock := apitest.Serve(t, f.Backends())
-	cli, err := client.New(client.WithHost("unix://"+sock), client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.WithHost("unix://" + sock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,7 +510,6 @@ func TestEventsStreamAndFilters(t *testing.T) {
 		t.Fatalf("legacy event fields: %+v %v (%s)", legacy, err, lines[0])
 	}
 }
-
 
 func TestImagesWithSlashesAndPullProgress(t *testing.T) {
 	e := newEnv(t)

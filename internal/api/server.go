@@ -170,11 +170,3 @@ func (w *respWriter) Flush() {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// started reports whether a header (or a hijack) already happened.
-func started(w http.ResponseWriter) bool {
-	if rw, ok := w.(*respWriter); ok {
-		return rw.wrote || rw.hijacked
-	}
-	return false
-}

@@ -1,0 +1,189 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/internal/api/apitest"
+	"github.com/moby/moby/api/types/container"
+)
+
+const dockerCLI = "/usr/local/bin/docker"
+
+// dockerEnv serves a fake engine and runs the real docker CLI against it.
+type dockerEnv struct {
+	*env
+	home string
+}
+
+func newDockerEnv(t *testing.T) *dockerEnv {
+	t.Helper()
+	if _, err := os.Stat(dockerCLI); err != nil {
+		t.Skipf("needs the docker CLI at %s: %v", dockerCLI, err)
+	}
+	return &dockerEnv{env: newEnv(t), home: t.TempDir()}
+}
+
+// docker runs the CLI with a clean environment (no DOCKER_* from the
+// host, its own config dir) and returns stdout, stderr and the exit code.
+func (d *dockerEnv) docker(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(dockerCLI, args...)
+	cmd.Env = []string{
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"HOME=" + d.home,
+		"DOCKER_CONFIG=" + d.home + "/.docker",
+		"DOCKER_HOST=unix://" + d.sock,
+		"DOCKER_CLI_HINTS=false",
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("docker %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func (d *dockerEnv) ok(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errs, code := d.docker(t, args...)
+	if code != 0 {
+		t.Fatalf("docker %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+func TestDockerCLIVersionInfo(t *testing.T) {
+	d := newDockerEnv(t)
+	out := d.ok(t, "version", "--format", "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}}")
+	if strings.TrimSpace(out) != "1.41 1.24 linux" {
+		t.Fatalf("docker version: %q", out)
+	}
+	out = d.ok(t, "version")
+	if !strings.Contains(out, "API version:      1.41 (minimum version 1.24)") {
+		t.Fatalf("docker version output:\n%s", out)
+	}
+	out = d.ok(t, "info", "--format", "{{.Name}} {{.OperatingSystem}} {{.Images}}")
+	if strings.TrimSpace(out) != "fakehost berth-fake 2" {
+		t.Fatalf("docker info --format: %q", out)
+	}
+	out = d.ok(t, "info")
+	if !strings.Contains(out, "Operating System: berth-fake") || !strings.Contains(out, "Server Version: 20.10.0-berth") {
+		t.Fatalf("docker info:\n%s", out)
+	}
+}
+
+func TestDockerCLIRunPsLogsInspect(t *testing.T) {
+	d := newDockerEnv(t)
+	d.create(t, "sleeper", &container.Config{Cmd: []string{"sleep", "100"}}, nil)
+	d.create(t, "made", &container.Config{Cmd: []string{"echo", "made"}}, nil)
+
+	out, errs, code := d.docker(t, "run", "--rm", "busybox", "echo", "hello")
+	if code != 0 || out != "hello\n" {
+		t.Fatalf("docker run --rm busybox echo hello: exit %d stdout %q stderr %q", code, out, errs)
+	}
+	out, errs, code = d.docker(t, "run", "--name", "failer", "busybox", "exit", "7")
+	if code != 7 {
+		t.Fatalf("docker run ... exit 7: exit %d stdout %q stderr %q", code, out, errs)
+	}
+
+	if _, errs, code := d.docker(t, "start", "sleeper"); code != 0 {
+		t.Fatalf("docker start: %d %s", code, errs)
+	}
+	out = d.ok(t, "ps", "-a", "--format", "{{.Names}}|{{.Image}}|{{.Status}}")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 { // the --rm container is gone
+		t.Fatalf("docker ps -a:\n%s", out)
+	}
+	for _, want := range []string{"sleeper|busybox|Up ", "made|busybox|Created", "failer|busybox|Exited (7)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("docker ps -a lacks %q:\n%s", want, out)
+		}
+	}
+	out = d.ok(t, "ps")
+	if !strings.Contains(out, "CONTAINER ID") || !strings.Contains(out, "sleeper") || strings.Contains(out, "made") {
+		t.Fatalf("docker ps:\n%s", out)
+	}
+	out = d.ok(t, "ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}")
+	if strings.TrimSpace(out) != "failer" {
+		t.Fatalf("docker ps --filter status=exited: %q", out)
+	}
+
+	out, errs, code = d.docker(t, "logs", "failer")
+	if code != 0 || out != "" {
+		t.Fatalf("docker logs failer: %d %q %q", code, out, errs)
+	}
+	d.ok(t, "start", "made")
+	d.ok(t, "wait", "made")
+	out = d.ok(t, "logs", "made")
+	if out != "made\n" {
+		t.Fatalf("docker logs made: %q", out)
+	}
+
+	out = d.ok(t, "inspect", "sleeper")
+	var insp []struct {
+		ID    string `json:"Id"`
+		Name  string
+		State struct{ Running bool }
+	}
+	if err := json.Unmarshal([]byte(out), &insp); err != nil || len(insp) != 1 || insp[0].Name != "/sleeper" || !insp[0].State.Running {
+		t.Fatalf("docker inspect: %v\n%s", err, out)
+	}
+	out = d.ok(t, "inspect", "-f", "{{.NetworkSettings.IPAddress}}|{{.State.Status}}", "sleeper")
+	if strings.TrimSpace(out) != "|running" {
+		t.Fatalf("docker inspect -f: %q", out)
+	}
+
+	_, errs, code = d.docker(t, "rm", "nosuch")
+	if code != 1 || !strings.Contains(errs, "No such container: nosuch") {
+		t.Fatalf("docker rm nosuch: exit %d stderr %q", code, errs)
+	}
+	_, errs, code = d.docker(t, "rm", "sleeper")
+	if code != 1 || !strings.Contains(errs, "container is running") {
+		t.Fatalf("docker rm running: exit %d stderr %q", code, errs)
+	}
+	d.ok(t, "stop", "sleeper")
+	d.ok(t, "rm", "sleeper")
+}
+
+func TestDockerCLIImages(t *testing.T) {
+	d := newDockerEnv(t)
+	out := d.ok(t, "images", "--format", "{{.Repository}}:{{.Tag}}")
+	got := strings.Fields(out)
+	if len(got) != 2 || !strings.Contains(out, "busybox:latest") || !strings.Contains(out, "127.0.0.1:5000/busybox:latest") {
+		t.Fatalf("docker images: %q", out)
+	}
+	out = d.ok(t, "images")
+	if !strings.HasPrefix(out, "REPOSITORY") || !strings.Contains(out, "4.19MB") {
+		t.Fatalf("docker images table:\n%s", out)
+	}
+	d.ok(t, "tag", "127.0.0.1:5000/busybox", "127.0.0.1:5000/team/bb:v2")
+	out = d.ok(t, "image", "inspect", "-f", "{{index .RepoTags 1}}", "127.0.0.1:5000/team/bb:v2")
+	if strings.TrimSpace(out) != "127.0.0.1:5000/team/bb:v2" {
+		t.Fatalf("image inspect of a name with slashes: %q", out)
+	}
+	out = d.ok(t, "rmi", "127.0.0.1:5000/team/bb:v2")
+	if !strings.Contains(out, "Untagged: 127.0.0.1:5000/team/bb:v2") {
+		t.Fatalf("docker rmi: %q", out)
+	}
+	// run of a missing image pulls it first (create → 404 → pull → create).
+	d.fake.AddRemote("busybox:pulled")
+	out, errs, code := d.docker(t, "run", "--rm", "busybox:pulled", "echo", "after", "pull")
+	if code != 0 || !strings.HasSuffix(out, "after pull\n") || !strings.Contains(errs, "Unable to find image 'busybox:pulled' locally") {
+		t.Fatalf("run with pull: exit %d stdout %q stderr %q", code, out, errs)
+	}
+	_, errs, code = d.docker(t, "pull", "nosuch/image")
+	if code != 1 || !strings.Contains(errs, "pull access denied for") {
+		t.Fatalf("pull missing: exit %d stderr %q", code, errs)
+	}
+}
+
+var _ = apitest.New
