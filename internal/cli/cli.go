@@ -73,6 +73,7 @@ func Main(args []string) int {
 
 // Run is Main with explicit streams, for tests.
 func Run(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) int {
+	cobra.EnableCommandSorting = false
 	c := &CLI{in: in, out: out, err: errw}
 	defer func() {
 		if c.api != nil {
@@ -287,7 +288,7 @@ func (c *CLI) newRootCommand() *cobra.Command {
 		c.newTopCommand(), c.newUnpauseCommand(), c.newUpdateCommand(), c.newWaitCommand())
 	root.SetCompletionCommandGroupID("other")
 	root.InitDefaultHelpCmd()
-	root.InitDefaultCompletionCmd()
+	// cobra adds "completion" itself when it is invoked (kept lazy).
 	for _, sub := range root.Commands() {
 		if sub.Name() == "help" {
 			sub.Hidden = true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -161,74 +162,66 @@ var psHeaders = map[string]string{
 	"Labels": "LABELS", "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS",
 }
 
-// displayablePorts renders PORTS like docker: "0.0.0.0:8080->80/tcp, 443/tcp",
-// with consecutive ports folded into ranges.
+// displayablePorts renders PORTS like docker: unpublished ports (and ports
+// published on the same number) folded into ranges per protocol, then the
+// "ip:public->private/proto" mappings, e.g. "443/tcp, 0.0.0.0:8080->80/tcp".
 func displayablePorts(ports []container.PortSummary) string {
-	type key struct {
-		ip, typ string
-		public  bool
-	}
-	type group struct {
-		first, last  uint16
-		pubFirst     uint16
-		pubLast      uint16
-		ip, typ      string
-		hasPublished bool
-	}
 	sorted := append([]container.PortSummary(nil), ports...)
 	sort.SliceStable(sorted, func(i, j int) bool {
 		a, b := sorted[i], sorted[j]
-		if a.PublicPort != b.PublicPort {
-			return a.PublicPort < b.PublicPort
-		}
 		if a.PrivatePort != b.PrivatePort {
 			return a.PrivatePort < b.PrivatePort
 		}
-		if a.Type != b.Type {
-			return a.Type < b.Type
+		if a.IP != b.IP {
+			return a.IP.String() < b.IP.String()
 		}
-		return a.IP.String() < b.IP.String()
+		if a.PublicPort != b.PublicPort {
+			return a.PublicPort < b.PublicPort
+		}
+		return a.Type < b.Type
 	})
-	var groups []*group
-	last := map[key]*group{}
-	for _, p := range sorted {
-		ip := ""
-		if p.IP.IsValid() {
-			ip = p.IP.String()
+	type span struct{ first, last uint16 }
+	spans := map[string]*span{}
+	var order, result, mappings []string
+	form := func(key string, s *span) string {
+		ip, typ, hasIP := strings.Cut(key, "/")
+		if !hasIP {
+			ip, typ = "", key
 		}
-		k := key{ip: ip, typ: string(p.Type), public: p.PublicPort != 0}
-		if g := last[k]; g != nil && g.last+1 == p.PrivatePort && (!k.public || g.pubLast+1 == p.PublicPort) {
-			g.last = p.PrivatePort
-			g.pubLast = p.PublicPort
-			continue
-		}
-		g := &group{first: p.PrivatePort, last: p.PrivatePort, pubFirst: p.PublicPort, pubLast: p.PublicPort,
-			ip: ip, typ: string(p.Type), hasPublished: p.PublicPort != 0}
-		groups = append(groups, g)
-		last[k] = g
-	}
-	rng := func(a, b uint16) string {
-		if a == b {
-			return strconv.Itoa(int(a))
-		}
-		return fmt.Sprintf("%d-%d", a, b)
-	}
-	out := make([]string, 0, len(groups))
-	for _, g := range groups {
-		if !g.hasPublished {
-			out = append(out, fmt.Sprintf("%s/%s", rng(g.first, g.last), g.typ))
-			continue
-		}
-		ip := g.ip
-		if strings.Contains(ip, ":") {
-			ip = "[" + ip + "]"
+		g := strconv.Itoa(int(s.first))
+		if s.first != s.last {
+			g = fmt.Sprintf("%s-%d", g, s.last)
 		}
 		if ip != "" {
-			ip += ":"
+			g = net.JoinHostPort(ip, g) + "->" + g
 		}
-		out = append(out, fmt.Sprintf("%s%s->%s/%s", ip, rng(g.pubFirst, g.pubLast), rng(g.first, g.last), g.typ))
+		return g + "/" + typ
 	}
-	return strings.Join(out, ", ")
+	for _, p := range sorted {
+		key := string(p.Type)
+		if p.IP.IsValid() {
+			if p.PublicPort != p.PrivatePort {
+				mappings = append(mappings, fmt.Sprintf("%s->%d/%s", net.JoinHostPort(p.IP.String(), strconv.Itoa(int(p.PublicPort))), p.PrivatePort, p.Type))
+				continue
+			}
+			key = p.IP.String() + "/" + key
+		}
+		s := spans[key]
+		switch {
+		case s == nil:
+			spans[key] = &span{p.PrivatePort, p.PrivatePort}
+			order = append(order, key)
+		case p.PrivatePort == s.last+1:
+			s.last = p.PrivatePort
+		default:
+			result = append(result, form(key, s))
+			spans[key] = &span{p.PrivatePort, p.PrivatePort}
+		}
+	}
+	for _, k := range order {
+		result = append(result, form(k, spans[k]))
+	}
+	return strings.Join(append(result, mappings...), ", ")
 }
 
 func (c *CLI) newPsCommand() *cobra.Command {

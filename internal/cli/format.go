@@ -25,7 +25,18 @@ var templateFuncs = template.FuncMap{
 		return strings.TrimSpace(buf.String())
 	},
 	"split": strings.Split,
-	"join":  strings.Join,
+	// join accepts any slice: inspect templates run on decoded JSON ([]any).
+	"join": func(v any, sep string) string {
+		rv := reflect.ValueOf(v)
+		if rv.Kind() != reflect.Slice {
+			return fmt.Sprint(v)
+		}
+		parts := make([]string, rv.Len())
+		for i := range parts {
+			parts[i] = fmt.Sprint(rv.Index(i).Interface())
+		}
+		return strings.Join(parts, sep)
+	},
 	"title": func(s string) string {
 		prev := ' '
 		return strings.Map(func(r rune) rune {

@@ -97,6 +97,7 @@ func runError(cmd *cobra.Command, err error) error {
 	msg := err.Error()
 	code := 125
 	switch {
+	case client.IsErrConnectionFailed(err):
 	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"),
 		strings.Contains(msg, "system cannot find the file specified"):
 		code = 127
