@@ -295,3 +295,88 @@ func TestMatchesRecordedDockerd(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchesRecordedDockerdFlags: the same against dockerd 20.10 for
+//
+//	docker run -d --cap-add NET_ADMIN --cap-drop MKNOD --read-only
+//	  --tmpfs /run:rw,size=64m,exec -v /tmp/bx:/data:ro -v /tmp/bx2:/mnt/deep/x
+//	  --memory 64m --memory-reservation 32m --cpus 1.5 --cpu-shares 512
+//	  --pids-limit 100 --ulimit nofile=1024:2048 --sysctl net.core.somaxconn=1024
+//	  --security-opt no-new-privileges --group-add 123 --user 1000:1000
+//	  --hostname h1 --domainname example.org -e A=1 -w /tmp --device /dev/fuse
+//	  --device-cgroup-rule 'c 42:* rm' --oom-score-adj 100 --shm-size 128m -t
+//	  busybox sleep 30
+//
+// Differences by design or by docker version: docker ≥ 24 (moby#45511) sets
+// effective and permitted for non-root users too (20.10 set bounding only);
+// "*" in a device rule is nil in current moby, -1 in 20.10.
+func TestMatchesRecordedDockerdFlags(t *testing.T) {
+	b, err := os.ReadFile("testdata/dockerd-20.10-run-busybox-flags.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docker specs.Spec
+	if err := json.Unmarshal(b, &docker); err != nil {
+		t.Fatal(err)
+	}
+	o := baseOpts()
+	o.ID = "ID"
+	o.Daemon.CgroupParent = "/docker"
+	o.ResolvConfPath, o.HostnamePath, o.HostsPath = "/c/ID/resolv.conf", "/c/ID/hostname", "/c/ID/hosts"
+	o.Cmd = []string{"sleep", "30"}
+	o.CapAdd, o.CapDrop = []string{"NET_ADMIN"}, []string{"MKNOD"}
+	o.ReadonlyRootfs = true
+	o.Mounts = []Mount{
+		{Type: "bind", Source: "/tmp/bx", Destination: "/data", ReadOnly: true},
+		{Type: "bind", Source: "/tmp/bx2", Destination: "/mnt/deep/x"},
+		{Type: "tmpfs", Destination: "/run", TmpfsOptions: "rw,size=64m,exec"},
+	}
+	o.Resources = Resources{Memory: 64 << 20, MemoryReservation: 32 << 20, NanoCPUs: 1.5e9, CPUShares: 512, PidsLimit: p64(100)}
+	o.Ulimits = []Ulimit{{Name: "nofile", Soft: 1024, Hard: 2048}}
+	o.Sysctls = map[string]string{"net.core.somaxconn": "1024"}
+	o.SecurityOpt = []string{"no-new-privileges"}
+	o.GroupAdd = []string{"123"}
+	o.User = "1000:1000"
+	o.Hostname, o.Domainname = "h1", "example.org"
+	o.Env = []string{"A=1"}
+	o.WorkingDir = "/tmp"
+	o.Devices = []DeviceMapping{{PathOnHost: "/dev/fuse", PathInContainer: "/dev/fuse", CgroupPermissions: "rwm"}}
+	o.Host.StatDevice = func(string) (HostDevice, error) {
+		return HostDevice{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229, FileMode: 0o600}, nil
+	}
+	o.DeviceCgroupRules = []string{"c 42:* rm"}
+	o.OomScoreAdj = 100
+	o.ShmSize = 128 << 20
+	o.Tty = true
+	s := mustGen(t, busyboxImage, o)
+
+	eq(t, "process.terminal", s.Process.Terminal, docker.Process.Terminal)
+	eq(t, "process.user", s.Process.User, docker.Process.User)
+	eq(t, "process.args", s.Process.Args, docker.Process.Args)
+	eq(t, "process.env", s.Process.Env, docker.Process.Env)
+	eq(t, "process.cwd", s.Process.Cwd, docker.Process.Cwd)
+	eq(t, "process.capabilities.bounding", s.Process.Capabilities.Bounding, docker.Process.Capabilities.Bounding)
+	eq(t, "process.rlimits", s.Process.Rlimits, docker.Process.Rlimits)
+	eq(t, "process.noNewPrivileges", s.Process.NoNewPrivileges, docker.Process.NoNewPrivileges)
+	eq(t, "process.oomScoreAdj", s.Process.OOMScoreAdj, docker.Process.OOMScoreAdj)
+	eq(t, "root", s.Root, docker.Root)
+	eq(t, "hostname", s.Hostname, docker.Hostname)
+	eq(t, "mounts", s.Mounts, docker.Mounts)
+	eq(t, "sysctl", s.Linux.Sysctl, docker.Linux.Sysctl)
+	eq(t, "namespaces", s.Linux.Namespaces, docker.Linux.Namespaces)
+	eq(t, "devices", s.Linux.Devices, docker.Linux.Devices)
+	eq(t, "memory", s.Linux.Resources.Memory, docker.Linux.Resources.Memory)
+	eq(t, "cpu", s.Linux.Resources.CPU, docker.Linux.Resources.CPU)
+	eq(t, "pids", s.Linux.Resources.Pids, docker.Linux.Resources.Pids)
+	var got, want []string
+	for _, r := range s.Linux.Resources.Devices[len(defaultDeviceRules()):] {
+		got = append(got, ruleString(r))
+	}
+	for _, r := range docker.Linux.Resources.Devices[8:] {
+		if r.Minor != nil && *r.Minor == -1 {
+			r.Minor = nil
+		}
+		want = append(want, ruleString(r))
+	}
+	eq(t, "added device rules", got, want)
+}

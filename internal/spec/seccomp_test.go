@@ -178,3 +178,27 @@ func TestSeccompCache(t *testing.T) {
 		t.Fatal("default profile modified by rendering")
 	}
 }
+
+// TestConcurrentGenerate exercises the shared cache from many goroutines
+// (meaningful under -race).
+func TestConcurrentGenerate(t *testing.T) {
+	errs := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			o := baseOpts()
+			if i%2 == 0 {
+				o.CapAdd = []string{"SYS_PTRACE"}
+			}
+			if i%3 == 0 {
+				o.Host.Arch = "arm64"
+			}
+			_, err := Generate(busyboxImage, o)
+			errs <- err
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
