@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -715,26 +716,20 @@ func (m *v1) Frozen() (bool, error) {
 	return s == "FROZEN", err
 }
 
-// procDir is the hierarchy used to list processes: any hierarchy has all of
-// them once Apply ran; prefer ones every host has.
-func (m *v1) procDir() (string, error) {
-	for _, c := range []string{"pids", "freezer", "devices", "memory", "cpu", "cpuacct", "cpuset", "blkio"} {
-		if d, ok := m.paths[c]; ok {
-			return d, nil
+// Pids lists the processes of every hierarchy's subtree: normally the same
+// set in each, but a process moved into a sub-cgroup of one hierarchy only
+// (systemd inside a container) or out of some must still be found, or Kill
+// and Destroy would miss it.
+func (m *v1) Pids() ([]int, error) {
+	var all []int
+	for _, d := range m.dirs {
+		var err error
+		if all, err = readProcs(d, all); err != nil {
+			return nil, err
 		}
 	}
-	if len(m.dirs) > 0 {
-		return m.dirs[0], nil
-	}
-	return "", fmt.Errorf("cgroup: no hierarchy: %w", ErrNotAvailable)
-}
-
-func (m *v1) Pids() ([]int, error) {
-	d, err := m.procDir()
-	if err != nil {
-		return nil, err
-	}
-	return readProcs(d, nil)
+	slices.Sort(all)
+	return slices.Compact(all), nil
 }
 
 // Kill freezes the cgroup (when a freezer is mounted) so that nothing forks
