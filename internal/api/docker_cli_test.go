@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/berth-dev/berth/internal/api/apitest"
 	"github.com/moby/moby/api/types/container"
 )
 
@@ -186,4 +187,55 @@ func TestDockerCLIImages(t *testing.T) {
 	}
 }
 
-var _ = apitest.New
+func TestDockerCLIExecCpEventsStats(t *testing.T) {
+	d := newDockerEnv(t)
+	d.create(t, "box", &container.Config{Cmd: []string{"sleep", "100"}, Labels: map[string]string{"team": "a"}}, nil)
+	d.ok(t, "start", "box")
+
+	if out := d.ok(t, "exec", "box", "echo", "from", "exec"); out != "from exec\n" {
+		t.Fatalf("docker exec: %q", out)
+	}
+	if _, _, code := d.docker(t, "exec", "box", "exit", "3"); code != 3 {
+		t.Fatalf("docker exec exit 3: exit code %d", code)
+	}
+	_, errs, code := d.docker(t, "exec", "nosuch", "true")
+	if code == 0 || !strings.Contains(errs, "No such container: nosuch") {
+		t.Fatalf("docker exec on unknown container: %d %q", code, errs)
+	}
+
+	// cp out: a tar with the file; cp in: HEAD stat of /tmp, then PUT.
+	out := d.ok(t, "cp", "box:/etc/hostname", "-")
+	if !strings.Contains(out, "hostname") {
+		t.Fatalf("docker cp out: %q", out)
+	}
+	src := d.home + "/hello.txt"
+	if err := os.WriteFile(src, []byte("copied in\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.ok(t, "cp", src, "box:/tmp/")
+	dst := t.TempDir()
+	d.ok(t, "cp", "box:/tmp/.", dst)
+	if b, err := os.ReadFile(dst + "/hello.txt"); err != nil || string(b) != "copied in\n" {
+		t.Fatalf("round trip through docker cp: %q %v", b, err)
+	}
+	_, errs, code = d.docker(t, "cp", "box:/nonexistent", "-")
+	if code != 1 || !strings.Contains(errs, "Could not find the file /nonexistent") {
+		t.Fatalf("cp of a missing path: %d %q", code, errs)
+	}
+
+	out = d.ok(t, "top", "box")
+	if !strings.Contains(out, "PID") || !strings.Contains(out, "sleep 100") {
+		t.Fatalf("docker top: %q", out)
+	}
+	out = d.ok(t, "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "box")
+	if strings.TrimSpace(out) != "box 1" {
+		t.Fatalf("docker stats --no-stream: %q", out)
+	}
+
+	until := strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10)
+	out = d.ok(t, "events", "--since", "0", "--until", until, "--filter", "label=team=a", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}")
+	if got := strings.TrimSpace(out); got != "container create box\ncontainer start box" {
+		t.Fatalf("docker events: %q", got)
+	}
+	d.ok(t, "rm", "-f", "box")
+}

@@ -46,6 +46,7 @@ type Fake struct {
 	events     []events.Message
 	subs       map[chan events.Message]struct{}
 	now        func() time.Time
+	execs      map[string]*execRec
 }
 
 type img struct {
@@ -69,6 +70,7 @@ type ctr struct {
 	rmWait    []chan backend.WaitResult
 	stop      chan struct{} // closed to end a running program
 	stdinCh   chan io.Reader
+	copied    map[string]string // files copied into /tmp
 }
 
 type attachment struct {
@@ -81,14 +83,14 @@ func New() *Fake {
 	return &Fake{
 		containers: map[string]*ctr{}, images: map[string]*img{},
 		remote: map[string]string{}, subs: map[chan events.Message]struct{}{},
-		now: time.Now,
+		now: time.Now, execs: map[string]*execRec{},
 	}
 }
 
-// Backends wires f into an API server (networks, volumes, exec, archive
-// and admin stay nil: those routes answer 501).
+// Backends wires f into an API server (networks, volumes, image
+// archives and container admin stay nil: those routes answer 501).
 func (f *Fake) Backends() api.Backends {
-	return api.Backends{Containers: f, ContainerInfo: f, Streams: f, Images: f, Registry: f, System: f}
+	return api.Backends{Containers: f, ContainerInfo: f, Streams: f, Images: f, Registry: f, System: f, Exec: f, Archive: f}
 }
 
 // AddImage adds a local image with the given references; it returns its ID.
@@ -239,39 +241,54 @@ func (f *Fake) ContainerStart(_ context.Context, id string) error {
 
 func (f *Fake) run(c *ctr, stop <-chan struct{}, stdin <-chan io.Reader) {
 	argv := append(append([]string{}, c.cfg.Entrypoint...), c.cfg.Cmd...)
-	code := 0
-	if len(argv) > 0 {
-		switch argv[0] {
-		case "echo":
-			f.output(c, "stdout", strings.Join(argv[1:], " ")+"\n")
-		case "err":
-			f.output(c, "stderr", strings.Join(argv[1:], " ")+"\n")
-		case "exit":
-			if len(argv) > 1 {
-				code, _ = strconv.Atoi(argv[1])
-			}
-		case "cat":
-			select {
-			case r := <-stdin:
-				buf := make([]byte, 32<<10)
-				for {
-					n, err := r.Read(buf)
-					if n > 0 {
-						f.output(c, "stdout", string(buf[:n]))
-					}
-					if err != nil {
-						break
-					}
-				}
-			case <-stop:
-				code = 137
-			}
-		case "sleep":
-			<-stop
-			code = 137
+	code := runProgram(argv, func() (io.Reader, bool) {
+		select {
+		case r := <-stdin:
+			return r, true
+		case <-stop:
+			return nil, false
 		}
-	}
+	}, func(stream, s string) { f.output(c, stream, s) }, stop)
 	f.exit(c, code)
+}
+
+// runProgram interprets argv (see the package comment). stdin waits for
+// an attached stdin (false: stopped meanwhile); out writes to a stream.
+func runProgram(argv []string, stdin func() (io.Reader, bool), out func(stream, s string), stop <-chan struct{}) int {
+	if len(argv) == 0 {
+		return 0
+	}
+	switch argv[0] {
+	case "echo":
+		out("stdout", strings.Join(argv[1:], " ")+"\n")
+	case "err":
+		out("stderr", strings.Join(argv[1:], " ")+"\n")
+	case "exit":
+		code := 0
+		if len(argv) > 1 {
+			code, _ = strconv.Atoi(argv[1])
+		}
+		return code
+	case "cat":
+		r, ok := stdin()
+		if !ok {
+			return 137
+		}
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				out("stdout", string(buf[:n]))
+			}
+			if err != nil {
+				return 0
+			}
+		}
+	case "sleep":
+		<-stop
+		return 137
+	}
+	return 0
 }
 
 func (f *Fake) output(c *ctr, stream, s string) {
