@@ -119,6 +119,7 @@ func resolveID(tx *bbolt.Tx, refOrID string) (digest.Digest, string, error) {
 			return "", "", fmt.Errorf("%s is ambiguous (%d images match): %w", refOrID, len(found), errdefs.ErrInvalidArgument)
 		}
 	}
+	//lint:ignore ST1005 docker's wording, which clients match
 	return "", "", fmt.Errorf("No such image: %s: %w", refOrID, errdefs.ErrNotFound)
 }
 

@@ -209,8 +209,7 @@ type layerJob struct {
 	parent  digest.Digest
 	foreign bool
 	// ing is the download in progress (nil when the blob was already stored).
-	ing  *content.Ingest
-	size int64
+	ing *content.Ingest
 }
 
 func (s *Store) pullOne(ctx context.Context, named reference.Named, plat Platform, creds CredentialFunc, ps *progressSink) (*Image, bool, error) {

@@ -203,6 +203,44 @@ func (s *Store) WriteBytes(ctx context.Context, mediaType string, b []byte) (oci
 	return desc, s.Write(ctx, desc, strings.NewReader(string(b)))
 }
 
+// WriteUnknown stores r under the sha256 of its content, which is computed
+// while it streams (docker-archive entries and imported tarballs come
+// without a digest). It returns the digest and size.
+func (s *Store) WriteUnknown(ctx context.Context, r io.Reader) (digest.Digest, int64, error) {
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := filepath.Join(s.root, "ingest", "unknown-"+hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return "", 0, fmt.Errorf("content store: %w", err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), &ctxReader{ctx: ctx, r: r})
+	if err == nil && s.Sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", 0, err
+	}
+	d := digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
+	if s.Has(d) {
+		os.Remove(tmp)
+		return d, n, nil
+	}
+	if err := os.Chmod(tmp, 0o444); err != nil {
+		return "", 0, err
+	}
+	if err := os.Rename(tmp, s.Path(d)); err != nil {
+		os.Remove(tmp)
+		return "", 0, err
+	}
+	return d, n, nil
+}
+
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader
