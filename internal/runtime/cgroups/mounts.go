@@ -1,8 +1,6 @@
 package cgroups
 
 import (
-	"fmt"
-	"os"
 	"strings"
 	"sync"
 )
@@ -33,17 +31,17 @@ var (
 // largest file we read on the start path.
 func hosts() (*hostInfo, error) {
 	hostOnce.Do(func() {
-		cg, err := os.ReadFile("/proc/self/cgroup")
+		cg, err := readFile("/proc/self", "cgroup")
 		if err != nil {
-			hostErr = fmt.Errorf("cgroup: %w", err)
+			hostErr = err
 			return
 		}
-		mi, err := os.ReadFile("/proc/self/mountinfo")
+		mi, err := readFile("/proc/self", "mountinfo")
 		if err != nil {
-			hostErr = fmt.Errorf("cgroup: %w", err)
+			hostErr = err
 			return
 		}
-		host = parseHost(string(cg), string(mi))
+		host = parseHost(cg, mi)
 	})
 	return host, hostErr
 }
