@@ -110,7 +110,7 @@ func addContainerFlags(fl *pflag.FlagSet, o *containerOptions) {
 	fl.BoolVar(&o.readOnly, "read-only", false, "Mount the container's root filesystem as read only")
 	fl.BoolVar(&o.rm, "rm", false, "Automatically remove the container and its associated anonymous volumes when it exits")
 	fl.BoolVar(&o.init, "init", false, "Run an init inside the container that forwards signals and reaps processes")
-	fl.StringVar(&o.restart, "restart", "", `Restart policy to apply when a container exits (default "no")`)
+	fl.StringVar(&o.restart, "restart", "no", "Restart policy to apply when a container exits")
 	fl.StringVar(&o.stopSignal, "stop-signal", "", "Signal to stop the container")
 	fl.IntVar(&o.stopTimeout, "stop-timeout", 0, "Timeout (in seconds) to stop a container")
 	fl.Var(&o.capAdd, "cap-add", "Add Linux capabilities")
@@ -228,9 +228,6 @@ func parseContainer(fl *pflag.FlagSet, o *containerOptions) (*containerConfig, e
 			}
 		}
 		binds = append(binds, v)
-	}
-	if len(volumes) == 0 {
-		volumes = nil
 	}
 
 	tmpfs := map[string]string{}
@@ -388,12 +385,12 @@ func parseContainer(fl *pflag.FlagSet, o *containerOptions) (*containerConfig, e
 		CpusetMems:           o.cpusetMems,
 		PidsLimit:            &pidsLimit,
 		BlkioWeight:          o.blkioWeight,
-		BlkioWeightDevice:    o.blkioWeightDevice.values,
-		BlkioDeviceReadBps:   o.deviceReadBps.values,
-		BlkioDeviceWriteBps:  o.deviceWriteBps.values,
-		BlkioDeviceReadIOps:  o.deviceReadIOps.values,
-		BlkioDeviceWriteIOps: o.deviceWriteIOps.values,
-		Ulimits:              o.ulimits.values,
+		BlkioWeightDevice:    nonNil(o.blkioWeightDevice.values),
+		BlkioDeviceReadBps:   nonNil(o.deviceReadBps.values),
+		BlkioDeviceWriteBps:  nonNil(o.deviceWriteBps.values),
+		BlkioDeviceReadIOps:  nonNil(o.deviceReadIOps.values),
+		BlkioDeviceWriteIOps: nonNil(o.deviceWriteIOps.values),
+		Ulimits:              nonNil(o.ulimits.values),
 		DeviceCgroupRules:    o.deviceCgroupRules.values,
 		Devices:              devices,
 		DeviceRequests:       deviceRequests,
@@ -410,7 +407,7 @@ func parseContainer(fl *pflag.FlagSet, o *containerOptions) (*containerConfig, e
 		AttachStdout: attachStdout,
 		AttachStderr: attachStderr,
 		Env:          env,
-		Cmd:          o.args,
+		Cmd:          cmdOrNil(o.args),
 		Image:        o.image,
 		Volumes:      volumes,
 		Entrypoint:   entrypoint,
@@ -483,6 +480,21 @@ func parseContainer(fl *pflag.FlagSet, o *containerOptions) (*containerConfig, e
 		return nil, err
 	}
 	return &containerConfig{Config: cfg, HostConfig: hc, NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: eps}}, nil
+}
+
+// nonNil sends [] rather than null, as docker's list options do.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func cmdOrNil(args []string) []string {
+	if len(args) == 0 {
+		return nil
+	}
+	return args
 }
 
 func orEmpty(s []string) []string {
