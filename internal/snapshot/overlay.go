@@ -1,0 +1,65 @@
+package snapshot
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// NewOverlay returns an overlayfs snapshotter keeping its directories under
+// root and its records in db (bucket snapshots/overlay). Committed layers
+// are lowerdirs; an Active snapshot gets its own upperdir and workdir.
+func NewOverlay(root string, db *bolt.DB) (Snapshotter, error) {
+	return newSnapshotter(context.Background(), root, db, overlayDriver{index: overlayParamOn("index")})
+}
+
+type overlayDriver struct {
+	index bool // the kernel defaults to index=on: turn it off, layers are shared
+}
+
+// overlayParamOn reads an overlay module default (Y/N).
+func overlayParamOn(name string) bool {
+	b, err := os.ReadFile("/sys/module/overlay/parameters/" + name)
+	return err == nil && strings.TrimSpace(string(b)) == "Y"
+}
+
+func (overlayDriver) name() string { return "overlay" }
+
+func (overlayDriver) create(ctx context.Context, dir string, kind Kind, parents []string) error {
+	if err := os.Mkdir(filepath.Join(dir, "fs"), 0o755); err != nil {
+		return err
+	}
+	if kind == Active && len(parents) > 0 {
+		return os.Mkdir(filepath.Join(dir, "work"), 0o700)
+	}
+	return nil
+}
+
+// mounts: a base Active snapshot is a plain rw bind (there is nothing to
+// overlay); a View of one layer is a ro bind of it; otherwise overlay, with
+// no upper for a View.
+func (d overlayDriver) mounts(dir string, kind Kind, parents []string) []Mount {
+	fs := filepath.Join(dir, "fs")
+	switch {
+	case len(parents) == 0:
+		ro := "rw"
+		if kind == View {
+			ro = "ro"
+		}
+		return []Mount{{Type: "bind", Source: fs, Options: []string{ro, "rbind"}}}
+	case kind == View && len(parents) == 1:
+		return []Mount{{Type: "bind", Source: parents[0], Options: []string{"ro", "rbind"}}}
+	}
+	var opts []string
+	if d.index {
+		opts = append(opts, "index=off")
+	}
+	if kind == Active {
+		opts = append(opts, "workdir="+filepath.Join(dir, "work"), "upperdir="+fs)
+	}
+	opts = append(opts, "lowerdir="+strings.Join(parents, ":"))
+	return []Mount{{Type: "overlay", Source: "overlay", Options: opts}}
+}
