@@ -136,10 +136,16 @@ func serverTLSConfig(opts TLSOptions) (*tls.Config, error) {
 func Serve(ctx context.Context, listeners []net.Listener, handler http.Handler) error {
 	base, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
+	log := slog.Default()
+	if s, ok := handler.(*Server); ok {
+		log = s.log
+	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return base },
+		// TLS handshake failures and the like: debug noise, not errors.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, len(listeners))
 	for _, l := range listeners {
