@@ -100,3 +100,62 @@ func TestCache(t *testing.T) {
 		t.Error("different profiles compiled to the same program")
 	}
 }
+
+func TestCacheKeyCoversAllFields(t *testing.T) {
+	// The key encoder lists fields by hand: a new runtime-spec field must
+	// be added there (and here).
+	for typ, n := range map[reflect.Type]int{
+		reflect.TypeOf(specs.LinuxSeccomp{}):    7,
+		reflect.TypeOf(specs.LinuxSyscall{}):    4,
+		reflect.TypeOf(specs.LinuxSeccompArg{}): 4,
+	} {
+		if typ.NumField() != n {
+			t.Errorf("%s has %d fields, cacheKey encodes %d", typ, typ.NumField(), n)
+		}
+	}
+	base := func() *specs.LinuxSeccomp {
+		return &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActAllow,
+			Args: []specs.LinuxSeccompArg{{Index: 1, Value: 2, ValueTwo: 3, Op: specs.OpEqualTo}}}}}
+	}
+	muts := []func(s *specs.LinuxSeccomp){
+		func(s *specs.LinuxSeccomp) { s.DefaultAction = specs.ActKill },
+		func(s *specs.LinuxSeccomp) { s.DefaultErrnoRet = uintp(1) },
+		func(s *specs.LinuxSeccomp) { s.Architectures = []specs.Arch{specs.ArchX86} },
+		func(s *specs.LinuxSeccomp) { s.Flags = []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog} },
+		func(s *specs.LinuxSeccomp) { s.ListenerPath = "/x" },
+		func(s *specs.LinuxSeccomp) { s.ListenerMetadata = "m" },
+		func(s *specs.LinuxSeccomp) { s.Syscalls[0].Names = []string{"rea", "d"} },
+		func(s *specs.LinuxSeccomp) { s.Syscalls[0].Action = specs.ActLog },
+		func(s *specs.LinuxSeccomp) { s.Syscalls[0].ErrnoRet = uintp(0) },
+		func(s *specs.LinuxSeccomp) { s.Syscalls[0].Args[0].Index = 0 },
+		func(s *specs.LinuxSeccomp) { s.Syscalls[0].Args[0].Value = 0 },
+		func(s *specs.LinuxSeccomp) { s.Syscalls[0].Args[0].ValueTwo = 0 },
+		func(s *specs.LinuxSeccomp) { s.Syscalls[0].Args[0].Op = specs.OpNotEqual },
+		func(s *specs.LinuxSeccomp) { s.Syscalls = append(s.Syscalls, specs.LinuxSyscall{}) },
+	}
+	k0 := cacheKey(base(), 0)
+	if cacheKey(base(), 1) == k0 {
+		t.Error("kernel features not in the key")
+	}
+	seen := map[[32]byte]int{k0: -1}
+	for i, m := range muts {
+		s := base()
+		m(s)
+		k := cacheKey(s, 0)
+		if j, dup := seen[k]; dup {
+			t.Errorf("mutation %d gives the same key as %d", i, j)
+		}
+		seen[k] = i
+	}
+}
+
+func TestDefaultProfileIsACopy(t *testing.T) {
+	a := DefaultProfile()
+	a.Syscalls[0].Names[0] = "mutated"
+	*a.DefaultErrnoRet = 99
+	a.Syscalls = a.Syscalls[:1]
+	b := DefaultProfile()
+	if b.Syscalls[0].Names[0] == "mutated" || *b.DefaultErrnoRet == 99 || len(b.Syscalls) < 10 {
+		t.Fatal("DefaultProfile returned shared state")
+	}
+}

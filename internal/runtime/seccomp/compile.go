@@ -313,7 +313,7 @@ func plan(s *specs.LinuxSeccomp) (*compiled, error) {
 			nrs = append(nrs, nr)
 		}
 		sort.Slice(nrs, func(a, b int) bool { return nrs[a] < nrs[b] })
-		var iv []interval
+		iv := make([]interval, 0, 2*len(nrs)+3)
 		at := ab.nrLo
 		add := func(start uint32, ret uint32, r *sysRules) {
 			iv = append(iv, interval{start: start, ret: ret, rules: r})
@@ -363,7 +363,7 @@ func plan(s *specs.LinuxSeccomp) (*compiled, error) {
 
 // overlay replaces [lo, hi] of base with iv (which starts at lo and covers it).
 func overlay(base, iv []interval, lo, hi uint32) []interval {
-	var out []interval
+	out := make([]interval, 0, len(base)+len(iv)+1)
 	// outcome of base at position p
 	at := func(p uint32) interval {
 		j := sort.Search(len(base), func(i int) bool { return base[i].start > p }) - 1
@@ -395,7 +395,7 @@ func overlay(base, iv []interval, lo, hi uint32) []interval {
 // merge drops intervals overridden by a later one at the same start and joins
 // adjacent intervals with the same constant outcome.
 func merge(iv []interval) []interval {
-	var dedup []interval
+	dedup := make([]interval, 0, len(iv))
 	for _, x := range iv {
 		if n := len(dedup); n > 0 && dedup[n-1].start == x.start {
 			dedup[n-1] = x
@@ -403,7 +403,7 @@ func merge(iv []interval) []interval {
 		}
 		dedup = append(dedup, x)
 	}
-	var out []interval
+	out := dedup[:0]
 	for _, x := range dedup {
 		if n := len(out); n > 0 && out[n-1].rules == nil && x.rules == nil && out[n-1].ret == x.ret {
 			continue
@@ -417,7 +417,7 @@ func merge(iv []interval) []interval {
 // chain of one comparison per syscall instead of the binary search; it exists
 // only so the benchmark can compare the two.
 func emit(c *compiled, linear bool) ([]unix.SockFilter, error) {
-	a := &asm{}
+	a := &asm{ins: make([]insn, 0, 1024), labels: make([]int, 0, 1024)}
 	a.load(offArch)
 	targets := make([]label, len(c.arches))
 	for i, ap := range c.arches {
