@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"github.com/moby/moby/api/types/container"
 )
 
@@ -238,4 +240,30 @@ func TestDockerCLIExecCpEventsStats(t *testing.T) {
 		t.Fatalf("docker events: %q", got)
 	}
 	d.ok(t, "rm", "-f", "box")
+}
+
+// docker run -it in a pseudo-terminal: the CLI puts its terminal in raw
+// mode, attaches stdin, gets a raw (unframed) stream and sends resizes.
+func TestDockerCLIRunInteractiveTTY(t *testing.T) {
+	d := newDockerEnv(t)
+	cmd := exec.Command(dockerCLI, "run", "-it", "--rm", "busybox", "echo", "in", "a", "tty")
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + d.home, "DOCKER_CONFIG=" + d.home + "/.docker",
+		"DOCKER_HOST=unix://" + d.sock, "TERM=xterm"}
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
+	if err != nil {
+		t.Skipf("cannot allocate a pty: %v", err)
+	}
+	defer ptmx.Close()
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() { _, _ = io.Copy(&out, ptmx); close(done) }()
+	err = cmd.Wait()
+	ptmx.Close()
+	<-done
+	if err != nil {
+		t.Fatalf("docker run -it: %v; output %q", err, out.String())
+	}
+	if !strings.Contains(out.String(), "in a tty\r\n") {
+		t.Fatalf("docker run -it output %q", out.String())
+	}
 }

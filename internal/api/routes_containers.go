@@ -347,11 +347,14 @@ func (s *Server) containerCommit(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
+	keys, err := parseDetachKeys(r.URL.Query().Get("detachKeys"))
+	if err != nil {
+		return err
+	}
 	h := &hijacker{s: s, w: w, r: r, wantIn: boolValue(r, "stdin")}
 	opts := backend.AttachOptions{
 		Stdin: boolValue(r, "stdin"), Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"),
-		Logs: boolValue(r, "logs"), Stream: boolValue(r, "stream"), DetachKeys: q.Get("detachKeys"),
+		Logs: boolValue(r, "logs"), Stream: boolValue(r, "stream"), DetachKeys: keys,
 		Streams: h.streamsFunc(boolValue(r, "stdout"), boolValue(r, "stderr")),
 	}
 	return h.finish(s.b.Streams.ContainerAttach(r.Context(), r.PathValue("id"), opts))
@@ -594,4 +597,33 @@ func (s *Server) execResize(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// parseDetachKeys reads docker's detach key syntax: a comma-separated
+// list of single characters and "ctrl-<x>" (x in a-z @ [ \ ] ^ _).
+// Empty gives nil (the backend's default).
+func parseDetachKeys(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []byte
+	for _, k := range strings.Split(s, ",") {
+		switch {
+		case len(k) == 1:
+			out = append(out, k[0])
+		case strings.HasPrefix(k, "ctrl-") && len(k) == 6:
+			c := k[5]
+			switch {
+			case c >= 'a' && c <= 'z':
+				out = append(out, c-'a'+1)
+			case strings.IndexByte("@[\\]^_", c) >= 0:
+				out = append(out, c&0x1f)
+			default:
+				return nil, invalidArg("Invalid detach keys (%s) provided", s)
+			}
+		default:
+			return nil, invalidArg("Invalid detach keys (%s) provided", s)
+		}
+	}
+	return out, nil
 }

@@ -247,3 +247,17 @@ func (nilContainers) ContainerRemove(context.Context, string, backend.RemoveOpti
 func (nilContainers) ContainerWait(context.Context, string, container.WaitCondition) (<-chan backend.WaitResult, error) {
 	return nil, errUnused
 }
+
+func TestParseDetachKeys(t *testing.T) {
+	for in, want := range map[string]string{"ctrl-p,ctrl-q": "\x10\x11", "ctrl-a,x": "\x01x", "ctrl-@,ctrl-_": "\x00\x1f", "": ""} {
+		got, err := parseDetachKeys(in)
+		if err != nil || string(got) != want {
+			t.Errorf("parseDetachKeys(%q) = %q, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"ctrl-1", "ctrl-", "foo", "ctrl-pq"} {
+		if _, err := parseDetachKeys(bad); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("parseDetachKeys(%q) err = %v", bad, err)
+		}
+	}
+}

@@ -336,7 +336,7 @@ type AttachOptions struct {
 	Stdin, Stdout, Stderr bool   // which streams the client wants
 	Logs                  bool   // replay the log first
 	Stream                bool   // then stream live output
-	DetachKeys            string // e.g. "ctrl-p,ctrl-q"; "" means the default
+	DetachKeys            []byte // parsed by the API; nil means the default (DefaultDetachKeys)
 	Streams               StreamsFunc
 }
 
