@@ -122,6 +122,7 @@ type testEnv struct {
 	host   string
 	store  *Store
 	layers *memLayers
+	real   Layers
 	db     *bbolt.DB
 	root   string
 	// blobGets counts GET /v2/.../blobs/<digest> by digest.
@@ -130,7 +131,10 @@ type testEnv struct {
 	fault atomic.Pointer[func(w http.ResponseWriter, r *http.Request, next http.Handler) bool]
 }
 
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t *testing.T) *testEnv { return newEnvWith(t, nil) }
+
+// newEnvWith uses layers (nil: an in-memory memLayers) for unpacking.
+func newEnvWith(t *testing.T, layers func(db *bbolt.DB, root string) Layers) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t}
 	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
@@ -155,14 +159,22 @@ func newEnv(t *testing.T) *testEnv {
 	t.Cleanup(func() { db.Close() })
 	e.db = db
 	e.layers = newMemLayers()
+	e.real = nil
+	if layers != nil {
+		e.real = layers(db, e.root)
+	}
 	e.store = e.open()
 	return e
 }
 
 func (e *testEnv) open() *Store {
 	e.t.Helper()
+	var l Layers = e.layers
+	if e.real != nil {
+		l = e.real
+	}
 	s, err := New(context.Background(), Options{
-		Root: filepath.Join(e.root, "content"), DB: e.db, Layers: e.layers,
+		Root: filepath.Join(e.root, "content"), DB: e.db, Layers: l,
 		RetryBackoff: 10 * time.Millisecond, IdleTimeout: 500 * time.Millisecond,
 	})
 	if err != nil {
