@@ -159,12 +159,17 @@ func extractTar(r io.Reader, root, srcBase, rename string, chown bool) (int64, e
 		if err != nil {
 			return total, err
 		}
-		name := path.Clean("/" + hdr.Name)[1:]
+		raw := path.Clean(hdr.Name)
+		if raw == ".." || strings.HasPrefix(raw, "../") || path.IsAbs(raw) {
+			return total, fmt.Errorf("archive entry %q escapes the destination", hdr.Name)
+		}
+		name := raw
 		if rename != "" {
 			first, rest, _ := strings.Cut(name, "/")
-			if first == srcBase {
-				name = path.Join(rename, rest)
+			if first != srcBase {
+				return total, fmt.Errorf("archive entry %q is outside %q", hdr.Name, srcBase)
 			}
+			name = path.Join(rename, rest)
 		}
 		if name == "" || name == "." {
 			if hdr.Typeflag == tar.TypeDir {
