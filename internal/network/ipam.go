@@ -1,0 +1,185 @@
+package network
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	bolt "go.etcd.io/bbolt"
+)
+
+// defaultPools are docker's default address pools, in docker's order:
+// 172.17-31.0.0/16, then 192.168.0.0/16 cut into /20s.
+func defaultPools() []netip.Prefix {
+	var p []netip.Prefix
+	for i := 17; i <= 31; i++ {
+		p = append(p, netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(i), 0, 0}), 16))
+	}
+	for i := 0; i < 256; i += 16 {
+		p = append(p, netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 168, byte(i), 0}), 20))
+	}
+	return p
+}
+
+// pickPool returns the first default pool that overlaps none of used
+// (berth's networks and the host's routes).
+func pickPool(used []netip.Prefix) (netip.Prefix, error) {
+	for _, p := range defaultPools() {
+		if !overlapsAny(p, used) {
+			return p, nil
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network: %w", errdefs.ErrUnavailable)
+}
+
+func overlapsAny(p netip.Prefix, used []netip.Prefix) bool {
+	for _, u := range used {
+		if u.Bits() > 0 && p.Overlaps(u) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseSubnets validates the user's --subnet/--gateway/--ip-range triples
+// and fills in gateways (first host address, as docker).
+func parseSubnets(reqs []SubnetRequest) ([]Subnet, error) {
+	var out []Subnet
+	for _, r := range reqs {
+		p, err := netip.ParsePrefix(strings.TrimSpace(r.Subnet))
+		if err != nil {
+			return nil, fmt.Errorf("invalid CIDR address: %s: %w", r.Subnet, errdefs.ErrInvalidArgument)
+		}
+		p = p.Masked()
+		if (p.Addr().Is4() && p.Bits() > 30) || (p.Addr().Is6() && p.Bits() > 126) {
+			return nil, fmt.Errorf("subnet %s is too small: %w", p, errdefs.ErrInvalidArgument)
+		}
+		s := Subnet{Subnet: p}
+		if r.IPRange != "" {
+			ir, err := netip.ParsePrefix(r.IPRange)
+			if err != nil {
+				return nil, fmt.Errorf("invalid CIDR address: %s: %w", r.IPRange, errdefs.ErrInvalidArgument)
+			}
+			ir = ir.Masked()
+			if !p.Contains(ir.Addr()) || ir.Bits() < p.Bits() {
+				return nil, fmt.Errorf("no matching subnet for range %s: %w", r.IPRange, errdefs.ErrInvalidArgument)
+			}
+			s.IPRange = ir
+		}
+		if r.Gateway != "" {
+			gw, err := netip.ParseAddr(r.Gateway)
+			if err != nil {
+				return nil, fmt.Errorf("invalid gateway address %q: %w", r.Gateway, errdefs.ErrInvalidArgument)
+			}
+			if !p.Contains(gw) {
+				return nil, fmt.Errorf("no matching subnet for gateway %s: %w", gw, errdefs.ErrInvalidArgument)
+			}
+			s.Gateway = gw
+		} else {
+			s.Gateway = p.Addr().Next()
+		}
+		for _, o := range out {
+			if o.Subnet.Overlaps(p) {
+				return nil, fmt.Errorf("Pool overlaps with other one on this address space: %w", errdefs.ErrInvalidArgument) //nolint:staticcheck // docker's message
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// lastAddr is the highest address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// usable reports whether a may be handed to a container: inside the pool,
+// not the subnet's network or (IPv4) broadcast address, not the gateway.
+func usable(s Subnet, a netip.Addr) bool {
+	if !s.Subnet.Contains(a) || a == s.Subnet.Addr() || a == s.Gateway {
+		return false
+	}
+	if a.Is4() && a == lastAddr(s.Subnet) {
+		return false
+	}
+	if s.IPRange.IsValid() && !s.IPRange.Contains(a) {
+		return false
+	}
+	return true
+}
+
+// allocate takes an address of s for owner inside the network's bucket:
+// the requested one, or the next free one after the last handed out, so
+// that a just-released address is not reused at once (docker does the
+// same). It runs inside the caller's bbolt write transaction, so two
+// containers can never get one address, and the allocation is durable.
+func allocate(nb *bolt.Bucket, s Subnet, requested netip.Addr, owner string) (netip.Addr, error) {
+	ips, err := nb.CreateBucketIfNotExists([]byte("ips"))
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if requested.IsValid() {
+		if !usable(s, requested) {
+			return netip.Addr{}, fmt.Errorf("no available IP: requested address %s is out of range: %w", requested, errdefs.ErrInvalidArgument)
+		}
+		if ips.Get([]byte(requested.String())) != nil {
+			return netip.Addr{}, fmt.Errorf("Address already in use: %s: %w", requested, errdefs.ErrConflict) //nolint:staticcheck // docker's message
+		}
+		return requested, ips.Put([]byte(requested.String()), []byte(owner))
+	}
+	cursorKey := []byte("next4")
+	if s.Subnet.Addr().Is6() {
+		cursorKey = []byte("next6")
+	}
+	lo, hi := s.Subnet.Addr(), lastAddr(s.Subnet)
+	if s.IPRange.IsValid() {
+		lo, hi = s.IPRange.Addr(), lastAddr(s.IPRange)
+	}
+	start := lo
+	if c := nb.Get(cursorKey); c != nil {
+		if a, err := netip.ParseAddr(string(c)); err == nil && a.Compare(lo) >= 0 && a.Compare(hi) < 0 {
+			start = a.Next()
+		}
+	}
+	// Walk from start to hi, then wrap from lo to start: the walk ends at
+	// the first free address, so its length is bounded by the number of
+	// allocated addresses, even in an IPv6 /64.
+	a := start
+	for wrapped := false; ; {
+		if usable(s, a) && ips.Get([]byte(a.String())) == nil {
+			if err := ips.Put([]byte(a.String()), []byte(owner)); err != nil {
+				return netip.Addr{}, err
+			}
+			return a, nb.Put(cursorKey, []byte(a.String()))
+		}
+		if a == hi {
+			if wrapped {
+				break
+			}
+			wrapped, a = true, lo
+			continue
+		}
+		a = a.Next()
+		if wrapped && a == start {
+			break
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("no available IPv%d addresses on this network's address pools: %s: %w", map[bool]int{true: 4, false: 6}[s.Subnet.Addr().Is4()], s.Subnet, errdefs.ErrUnavailable)
+}
+
+// release frees a (no error if it was not allocated).
+func release(nb *bolt.Bucket, a netip.Addr) error {
+	if !a.IsValid() {
+		return nil
+	}
+	if ips := nb.Bucket([]byte("ips")); ips != nil {
+		return ips.Delete([]byte(a.String()))
+	}
+	return nil
+}
