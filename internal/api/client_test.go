@@ -228,7 +228,10 @@ func TestErrorsMapToDockerStatuses(t *testing.T) {
 		t.Fatalf("rm -f: %v", err)
 	}
 	// Routes whose backend is nil answer 501.
-	code, _, body = e.raw(t, "GET", "/v1.41/networks", "")
+	b := e.fake.Backends()
+	b.Networks = nil
+	e2 := &env{sock: apitest.Serve(t, b)}
+	code, _, body = e2.raw(t, "GET", "/v1.41/networks", "")
 	if code != 501 || message(t, body) == "" {
 		t.Fatalf("nil backend: %d %s", code, body)
 	}

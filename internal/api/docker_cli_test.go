@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"encoding/json"
 	"io"
@@ -266,4 +267,113 @@ func TestDockerCLIRunInteractiveTTY(t *testing.T) {
 	if !strings.Contains(out.String(), "in a tty\r\n") {
 		t.Fatalf("docker run -it output %q", out.String())
 	}
+}
+
+func TestDockerCLINetworksVolumes(t *testing.T) {
+	d := newDockerEnv(t)
+	out := d.ok(t, "network", "ls", "--format", "{{.Name}} {{.Driver}}")
+	if strings.TrimSpace(out) != "bridge bridge\nhost host\nnone null" {
+		t.Fatalf("network ls: %q", out)
+	}
+	id := strings.TrimSpace(d.ok(t, "network", "create", "--label", "k=v", "appnet"))
+	if len(id) != 64 {
+		t.Fatalf("network create printed %q", id)
+	}
+	_, errs, code := d.docker(t, "network", "create", "appnet")
+	if code != 1 || !strings.Contains(errs, "network with name appnet already exists") {
+		t.Fatalf("duplicate network: %d %q", code, errs)
+	}
+	out = d.ok(t, "network", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Labels.k}}", "appnet")
+	if strings.TrimSpace(out) != "appnet bridge v" {
+		t.Fatalf("network inspect: %q", out)
+	}
+	d.create(t, "member", &container.Config{}, nil)
+	d.ok(t, "network", "connect", "appnet", "member")
+	d.ok(t, "network", "disconnect", "appnet", "member")
+	_, errs, code = d.docker(t, "network", "rm", "bridge")
+	if code != 1 || !strings.Contains(errs, "pre-defined network") {
+		t.Fatalf("rm bridge: %d %q", code, errs)
+	}
+	d.ok(t, "network", "rm", "appnet")
+
+	if out := strings.TrimSpace(d.ok(t, "volume", "create", "--label", "a=b", "data")); out != "data" {
+		t.Fatalf("volume create: %q", out)
+	}
+	out = d.ok(t, "volume", "ls", "--format", "{{.Name}} {{.Driver}}")
+	if strings.TrimSpace(out) != "data local" {
+		t.Fatalf("volume ls: %q", out)
+	}
+	out = d.ok(t, "volume", "inspect", "-f", "{{.Mountpoint}} {{.Labels.a}}", "data")
+	if strings.TrimSpace(out) != "/var/lib/berth/volumes/data/_data b" {
+		t.Fatalf("volume inspect: %q", out)
+	}
+	d.ok(t, "volume", "rm", "data")
+	_, errs, code = d.docker(t, "volume", "inspect", "data")
+	if code != 1 || !strings.Contains(errs, "no such volume") {
+		t.Fatalf("inspect removed volume: %d %q", code, errs)
+	}
+}
+
+func TestDockerCLIAdminAndImageArchives(t *testing.T) {
+	d := newDockerEnv(t)
+	d.create(t, "old", &container.Config{Labels: map[string]string{"gc": "yes"}}, nil)
+	d.ok(t, "rename", "old", "new")
+	if out := d.ok(t, "ps", "-a", "--format", "{{.Names}}"); strings.TrimSpace(out) != "new" {
+		t.Fatalf("after rename: %q", out)
+	}
+	d.ok(t, "update", "--restart", "always", "new")
+	if out := d.ok(t, "inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "new"); strings.TrimSpace(out) != "always" {
+		t.Fatalf("after update: %q", out)
+	}
+	id := strings.TrimSpace(d.ok(t, "commit", "new", "committed:v1"))
+	if !strings.HasPrefix(id, "sha256:") {
+		t.Fatalf("commit printed %q", id)
+	}
+	out := d.ok(t, "container", "prune", "-f", "--filter", "label=gc=yes")
+	if !strings.Contains(out, "Deleted Containers:") {
+		t.Fatalf("container prune: %q", out)
+	}
+	if out := d.ok(t, "ps", "-aq"); strings.TrimSpace(out) != "" {
+		t.Fatalf("after prune: %q", out)
+	}
+
+	tarPath := d.home + "/img.tar"
+	d.ok(t, "save", "-o", tarPath, "committed:v1")
+	d.ok(t, "rmi", "committed:v1")
+	if out := d.ok(t, "load", "-i", tarPath); !strings.Contains(out, "Loaded image: committed:v1") {
+		t.Fatalf("load: %q", out)
+	}
+	d.ok(t, "image", "inspect", "committed:v1")
+
+	// import from stdin
+	cmd := exec.Command(dockerCLI, "import", "-", "imported:v1")
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + d.home, "DOCKER_CONFIG=" + d.home + "/.docker", "DOCKER_HOST=unix://" + d.sock}
+	cmd.Stdin = bytes.NewReader(tarBytes(t))
+	if b, err := cmd.CombinedOutput(); err != nil || !strings.HasPrefix(string(b), "sha256:") {
+		t.Fatalf("import: %v %q", err, b)
+	}
+	d.ok(t, "image", "inspect", "imported:v1")
+
+	out = d.ok(t, "search", "--format", "{{.Name}} {{.StarCount}} {{.IsOfficial}}", "busybox")
+	if strings.TrimSpace(out) != "busybox 1 [OK]" {
+		t.Fatalf("search: %q", out)
+	}
+	cmd = exec.Command(dockerCLI, "login", "-u", "me", "--password-stdin", "127.0.0.1:5000")
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + d.home, "DOCKER_CONFIG=" + d.home + "/.docker", "DOCKER_HOST=unix://" + d.sock}
+	cmd.Stdin = strings.NewReader("wrong\n")
+	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "401 Unauthorized") {
+		t.Fatalf("login with a wrong password: %v %q", err, b)
+	}
+}
+
+func tarBytes(t *testing.T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "hello", Mode: 0o644, Size: 3}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write([]byte("hi\n"))
+	tw.Close()
+	return buf.Bytes()
 }

@@ -53,7 +53,7 @@ func statusFor(err error, precondition int) int {
 func (s *Server) writeError(w *respWriter, r *http.Request, err error, precondition int) {
 	code := statusFor(err, precondition)
 	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", code, "err", err}
-	if code >= 500 {
+	if code >= 500 && code != http.StatusNotImplemented {
 		s.log.Error("api request failed", attrs...)
 	} else {
 		s.log.Debug("api request failed", attrs...)

@@ -238,6 +238,9 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 			Source: q.Get("fromSrc"), Repo: q.Get("repo"), Tag: q.Get("tag"),
 			Message: q.Get("message"), Changes: q["changes"], Platform: platform,
 		}
+		if n, t := splitRef(opts.Repo); t != "" && opts.Tag == "" {
+			opts.Repo, opts.Tag = n, t // the client sends repo=name:tag
+		}
 		return p.finish(s.b.ImageArchive.ImageImport(r.Context(), r.Body, opts, p.send))
 	}
 	return invalidArg("either fromImage or fromSrc must be set")

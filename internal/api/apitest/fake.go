@@ -33,6 +33,7 @@ import (
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/api/types/volume"
 )
 
 // Fake implements the container, stream, image, registry and system
@@ -47,6 +48,8 @@ type Fake struct {
 	subs       map[chan events.Message]struct{}
 	now        func() time.Time
 	execs      map[string]*execRec
+	nets       map[string]*netRec
+	vols       map[string]*volume.Volume
 }
 
 type img struct {
@@ -87,10 +90,10 @@ func New() *Fake {
 	}
 }
 
-// Backends wires f into an API server (networks, volumes, image
-// archives and container admin stay nil: those routes answer 501).
+// Backends wires f into an API server as every backend.
 func (f *Fake) Backends() api.Backends {
-	return api.Backends{Containers: f, ContainerInfo: f, Streams: f, Images: f, Registry: f, System: f, Exec: f, Archive: f}
+	return api.Backends{Containers: f, ContainerInfo: f, ContainerAdmin: f, Streams: f, Archive: f, Exec: f,
+		Images: f, Registry: f, ImageArchive: f, System: f, Networks: f, Volumes: f}
 }
 
 // AddImage adds a local image with the given references; it returns its ID.
