@@ -14,6 +14,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-dev/berth/internal/archive"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -196,7 +198,7 @@ func (s *Store) saveUncompressed(ctx context.Context, tw *tar.Writer, blob, diff
 			return err
 		}
 		defer f.Close()
-		dr, err := decompress(f)
+		dr, err := archive.Decompress(f)
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-dev/berth/internal/archive"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -57,7 +59,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (*I
 	if err := ApplyChanges(&cfg.Config, opts.Changes); err != nil {
 		return nil, err
 	}
-	dr, err := decompress(r)
+	dr, err := archive.Decompress(r)
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}

@@ -1,17 +1,12 @@
 package image
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"runtime"
 	"strings"
 
 	"github.com/containerd/errdefs"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -149,28 +144,4 @@ func chainIDs(diffIDs []digest.Digest) []digest.Digest {
 		out[i] = digest.FromString(out[i-1].String() + " " + d.String())
 	}
 	return out
-}
-
-// decompress sniffs gzip/zstd magic and returns an uncompressed stream.
-func decompress(r io.Reader) (io.ReadCloser, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	magic, err := br.Peek(4)
-	if err != nil && err != io.EOF {
-		return nil, err
-	}
-	switch {
-	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, err
-		}
-		return zr, nil
-	case len(magic) == 4 && bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(false))
-		if err != nil {
-			return nil, err
-		}
-		return zr.IOReadCloser(), nil
-	}
-	return io.NopCloser(br), nil
 }
