@@ -205,7 +205,7 @@ func writeIndentedJSON(out io.Writer, raws []json.RawMessage) error {
 			buf.WriteString(",")
 		}
 		var ind bytes.Buffer
-		if err := json.Indent(&ind, r, "    ", "    "); err != nil {
+		if err := json.Indent(&ind, bytes.TrimSpace(r), "    ", "    "); err != nil {
 			return err
 		}
 		buf.WriteString("\n    ")

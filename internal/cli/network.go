@@ -162,6 +162,9 @@ func buildIPAM(driver string, subnets, ranges, gateways, aux []string, opts map[
 	if len(opts) == 0 {
 		ipam.Options = nil
 	}
+	if len(subnets) == 0 && (len(ranges) > 0 || len(gateways) > 0 || len(aux) > 0) {
+		return nil, fmt.Errorf("every ip-range or gateway must have a corresponding subnet")
+	}
 	cfgs := make([]network.IPAMConfig, 0, len(subnets))
 	for _, s := range subnets {
 		p, err := netip.ParsePrefix(s)
@@ -220,9 +223,6 @@ func buildIPAM(driver string, subnets, ranges, gateways, aux []string, opts map[
 			cfgs[i].AuxAddress = map[string]netip.Addr{}
 		}
 		cfgs[i].AuxAddress[k] = a
-	}
-	if len(subnets) == 0 && (len(ranges) > 0 || len(gateways) > 0 || len(aux) > 0) {
-		return nil, fmt.Errorf("every ip-range or gateway must have a corresponding subnet")
 	}
 	ipam.Config = cfgs
 	return ipam, nil

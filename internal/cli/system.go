@@ -399,8 +399,15 @@ func (c *CLI) newDfCommand() *cobra.Command {
 				}
 				return fmt.Sprintf("%s (%d%%)", humanSize(r), r*100/t)
 			}
+			// Images print with 4 significant digits, as docker does.
+			pct4 := func(r, t int64) string {
+				if t <= 0 {
+					return humanSizeP(r, 4)
+				}
+				return fmt.Sprintf("%s (%d%%)", humanSizeP(r, 4), r*100/t)
+			}
 			rows := []dfRow{
-				{"Images", fmt.Sprint(du.Images.TotalCount), fmt.Sprint(du.Images.ActiveCount), humanSizeP(du.Images.TotalSize, 4), pct(du.Images.Reclaimable, du.Images.TotalSize)},
+				{"Images", fmt.Sprint(du.Images.TotalCount), fmt.Sprint(du.Images.ActiveCount), humanSizeP(du.Images.TotalSize, 4), pct4(du.Images.Reclaimable, du.Images.TotalSize)},
 				{"Containers", fmt.Sprint(du.Containers.TotalCount), fmt.Sprint(du.Containers.ActiveCount), humanSize(du.Containers.TotalSize), pct(du.Containers.Reclaimable, du.Containers.TotalSize)},
 				{"Local Volumes", fmt.Sprint(du.Volumes.TotalCount), fmt.Sprint(du.Volumes.ActiveCount), humanSize(du.Volumes.TotalSize), pct(du.Volumes.Reclaimable, du.Volumes.TotalSize)},
 				{"Build Cache", fmt.Sprint(du.BuildCache.TotalCount), fmt.Sprint(du.BuildCache.ActiveCount), humanSize(du.BuildCache.TotalSize), pct(du.BuildCache.Reclaimable, du.BuildCache.TotalSize)},
