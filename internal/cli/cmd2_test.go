@@ -17,7 +17,7 @@ func TestEventsLines(t *testing.T) {
 	f.handle("GET /events", func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"Type": "container", "Action": "start",
 			"Actor": map[string]any{"ID": testID, "Attributes": map[string]string{"name": "web", "image": "busybox"}},
-			"time": ts.Unix(), "timeNano": ts.UnixNano()})
+			"time":  ts.Unix(), "timeNano": ts.UnixNano()})
 	})
 	r := runCLI(t, "", "events", "--since", "1h", "--until", "0s", "-f", "type=container")
 	want := "2026-01-02T03:04:05.000000006Z container start " + testID + " (image=busybox, name=web)\n"
