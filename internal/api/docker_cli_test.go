@@ -377,3 +377,17 @@ func tarBytes(t *testing.T) []byte {
 	tw.Close()
 	return buf.Bytes()
 }
+
+func TestDockerCLIExecStdin(t *testing.T) {
+	d := newDockerEnv(t)
+	d.create(t, "box", &container.Config{Cmd: []string{"sleep", "100"}}, nil)
+	d.ok(t, "start", "box")
+	cmd := exec.Command(dockerCLI, "exec", "-i", "box", "cat")
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + d.home, "DOCKER_CONFIG=" + d.home + "/.docker", "DOCKER_HOST=unix://" + d.sock}
+	cmd.Stdin = strings.NewReader("piped in\n")
+	out, err := cmd.Output()
+	if err != nil || string(out) != "piped in\n" { // nothing of the request body leaks into stdin
+		t.Fatalf("docker exec -i cat: %v %q", err, out)
+	}
+	d.ok(t, "rm", "-f", "box")
+}

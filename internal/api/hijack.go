@@ -124,6 +124,11 @@ func (h *hijacker) streamsFunc(wantOut, wantErr bool) backend.StreamsFunc {
 		if h.conn != nil {
 			return backend.AttachStreams{}, fmt.Errorf("streams requested twice")
 		}
+		// Unread request body bytes (e.g. the newline after exec start's
+		// JSON) would otherwise reach the process as stdin after the hijack.
+		if h.r.Body != nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(h.r.Body, 1<<20))
+		}
 		conn, brw, err := http.NewResponseController(h.w).Hijack()
 		if err != nil {
 			return backend.AttachStreams{}, fmt.Errorf("hijack connection: %w", err)

@@ -216,3 +216,13 @@ func (j *jsonLines) send(v any) error {
 var timeNow = time.Now
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// abortOnError is for body streams that already sent a 200: the only way
+// left to tell the client the body is truncated is to cut the connection
+// without the final chunk (net/http does that for ErrAbortHandler).
+func abortOnError(_ int64, err error) error {
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}

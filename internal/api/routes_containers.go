@@ -511,8 +511,7 @@ func (s *Server) containerArchiveGet(w http.ResponseWriter, r *http.Request) err
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.WriteHeader(http.StatusOK)
-	_, err = io.Copy(w, rc)
-	return err
+	return abortOnError(io.Copy(w, rc))
 }
 
 func (s *Server) containerArchivePut(w http.ResponseWriter, r *http.Request) error {
@@ -536,8 +535,7 @@ func (s *Server) containerExport(w http.ResponseWriter, r *http.Request) error {
 	defer rc.Close()
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.WriteHeader(http.StatusOK)
-	_, err = io.Copy(w, rc)
-	return err
+	return abortOnError(io.Copy(w, rc))
 }
 
 func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {

@@ -266,7 +266,11 @@ func (s *Server) imageSave(w http.ResponseWriter, r *http.Request, names []strin
 		}
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
-	return s.b.ImageArchive.ImageSave(r.Context(), names, opts, w)
+	err := s.b.ImageArchive.ImageSave(r.Context(), names, opts, w)
+	if err != nil && w.(*respWriter).wrote {
+		return abortOnError(0, err)
+	}
+	return err
 }
 
 func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) error {
