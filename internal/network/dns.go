@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -171,7 +172,7 @@ func (m *Manager) viewFor(cid string) dnsView {
 			return
 		}
 		for _, p := range []netip.Prefix{ep.IPv4, ep.IPv6} {
-			if p.IsValid() {
+			if p.IsValid() && !slices.Contains(v.names[name], p.Addr()) {
 				v.names[name] = append(v.names[name], p.Addr())
 			}
 		}

@@ -26,8 +26,9 @@ import (
 //	    oifname B ip saddr S ct status dnat masquerade       hairpin: container → host:P → container on B
 //	  }
 //	  chain forward { type filter hook forward priority filter; policy accept;
-//	    iifname B1 oifname B2 drop                          isolation between networks, every ordered pair
 //	    iifname B oifname != B drop; oifname B iifname != B drop   --internal networks
+//	    ct status dnat accept                               published ports, from any network
+//	    iifname B1 oifname B2 drop                          isolation between networks, every ordered pair
 //	  }
 //	}
 //
@@ -95,6 +96,11 @@ func buildRules(v6 bool, nets []*netState) []nftRule {
 				nftRule{"forward", join(matchIfname(true, a.cfg.Bridge, true), matchIfname(false, a.cfg.Bridge, false), []expr.Any{drop})},
 				nftRule{"forward", join(matchIfname(false, a.cfg.Bridge, true), matchIfname(true, a.cfg.Bridge, false), []expr.Any{drop})})
 		}
+	}
+	// Published ports are public: a container on another network reaches
+	// them through the host's address, past the isolation drops.
+	rules = append(rules, nftRule{"forward", join(ctDNAT(), []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}})})
+	for _, a := range nets {
 		for _, b := range nets {
 			if a != b && a.cfg.Bridge != b.cfg.Bridge {
 				rules = append(rules, nftRule{"forward", join(matchIfname(true, a.cfg.Bridge, true), matchIfname(false, b.cfg.Bridge, true), []expr.Any{drop})})

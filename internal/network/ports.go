@@ -220,7 +220,7 @@ func (m *Manager) reserve(p PortBinding) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("driver failed programming external connectivity: listen %s%s %s: bind: %w", k.proto, map[bool]string{true: "6", false: "4"}[k.ip.Is6()], k, errdefs.ErrConflict)
+		return fmt.Errorf("driver failed programming external connectivity: listen %s%s %s: bind: %v: %w", k.proto, map[bool]string{true: "6", false: "4"}[k.ip.Is6()], k, err, errdefs.ErrConflict)
 	}
 	m.ports[k] = fd
 	return nil
