@@ -38,6 +38,8 @@ type memLayers struct {
 	layers  map[digest.Digest]map[string]string
 	parents map[digest.Digest]digest.Digest
 	unpacks map[digest.Digest]int
+	// pinned layers refuse removal, as a snapshot with a container child does.
+	pinned map[digest.Digest]bool
 }
 
 func newMemLayers() *memLayers {
@@ -98,6 +100,9 @@ func (m *memLayers) Remove(ctx context.Context, c digest.Digest) error {
 	defer m.mu.Unlock()
 	if _, ok := m.layers[c]; !ok {
 		return errdefs.ErrNotFound
+	}
+	if m.pinned[c] {
+		return fmt.Errorf("layer %s is a parent: %w", c, errdefs.ErrFailedPrecondition)
 	}
 	for _, p := range m.parents {
 		if p == c {

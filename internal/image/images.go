@@ -410,7 +410,7 @@ func (s *Store) Delete(ctx context.Context, refOrID string, opts DeleteOptions) 
 		return nil, err
 	}
 	if removed {
-		items = append(items, s.removeLayers(ctx, orphans)...)
+		items = append(items, s.removeLayers(ctx, rec, orphans)...)
 		s.gcBlobs(rec)
 	}
 	return items, nil
@@ -425,19 +425,87 @@ func repoOf(stored string) string {
 }
 
 // removeLayers removes orphaned snapshots, top first. A layer that is still
-// the parent of a snapshot (e.g. a container's) stays; it is retried by a
-// later delete or prune of nothing else. Returns docker's "Deleted" items.
-func (s *Store) removeLayers(ctx context.Context, chains []digest.Digest) []DeleteItem {
+// the parent of another snapshot (a container's, forced past InUse) stays
+// and is recorded again with no references, for Prune to retry. Returns
+// docker's "Deleted" items.
+func (s *Store) removeLayers(ctx context.Context, rec *imageRecord, chains []digest.Digest) []DeleteItem {
 	var items []DeleteItem
 	for _, c := range chains {
 		if s.layers != nil {
 			if err := s.layers.Remove(ctx, c); err != nil && !errdefs.IsNotFound(err) {
+				s.keepOrphan(rec, c)
 				continue
 			}
 		}
 		items = append(items, DeleteItem{Deleted: c.String()})
 	}
 	return items
+}
+
+func (s *Store) keepOrphan(rec *imageRecord, chain digest.Digest) {
+	lr := layerRecord{}
+	for i, c := range rec.ChainIDs {
+		if c == chain {
+			lr.DiffID = rec.DiffIDs[i]
+			if i > 0 {
+				lr.Parent = rec.ChainIDs[i-1]
+			}
+		}
+	}
+	_ = s.db.Update(func(tx *bbolt.Tx) error {
+		cb, err := bucket(tx, bktLayers).CreateBucketIfNotExists([]byte(chain))
+		if err != nil {
+			return err
+		}
+		if _, err := cb.CreateBucketIfNotExists(bktRefs); err != nil {
+			return err
+		}
+		return putJSON(cb, keyInfo, lr)
+	})
+}
+
+// removeOrphanLayers retries removing layers no image references (children
+// before parents) and returns how many went.
+func (s *Store) removeOrphanLayers(ctx context.Context) int {
+	if s.layers == nil {
+		return 0
+	}
+	removed := 0
+	for {
+		var orphans []digest.Digest
+		_ = s.db.View(func(tx *bbolt.Tx) error {
+			return bucket(tx, bktLayers).ForEachBucket(func(k []byte) error {
+				rb := bucket(tx, bktLayers).Bucket(k).Bucket(bktRefs)
+				if rb == nil || func() bool { k, _ := rb.Cursor().First(); return k == nil }() {
+					orphans = append(orphans, digest.Digest(k))
+				}
+				return nil
+			})
+		})
+		progress := false
+		for _, c := range orphans {
+			if err := s.layers.Remove(ctx, c); err != nil && !errdefs.IsNotFound(err) {
+				continue
+			}
+			_ = s.db.Update(func(tx *bbolt.Tx) error {
+				lb := bucket(tx, bktLayers)
+				if cb := lb.Bucket([]byte(c)); cb != nil {
+					if rb := cb.Bucket(bktRefs); rb != nil {
+						if k, _ := rb.Cursor().First(); k != nil {
+							return nil // re-referenced meanwhile
+						}
+					}
+					return lb.DeleteBucket([]byte(c))
+				}
+				return nil
+			})
+			removed++
+			progress = true
+		}
+		if !progress {
+			return removed
+		}
+	}
 }
 
 // gcBlobs deletes the blobs of a removed image that nothing else names.
@@ -558,6 +626,7 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, err
 		rep.ImagesDeleted = append(rep.ImagesDeleted, items...)
 		rep.SpaceReclaimed += img.Size
 	}
+	s.removeOrphanLayers(ctx)
 	return rep, nil
 }
 

@@ -421,3 +421,30 @@ func TestMirror(t *testing.T) {
 		t.Fatalf("mirror pull: %v %v", img.RepoTags, e.files(img))
 	}
 }
+
+func TestLayerHeldByContainerIsRetried(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.push("held:1", imageOf(t, true, "amd64", layerOf(t, "gzip", map[string]string{"a": "1"}), layerOf(t, "gzip", map[string]string{"b": "2"})))
+	img, err := e.store.Pull(ctx, e.ref("held:1"), PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A container snapshot sits on the top layer (forced delete past InUse).
+	e.layers.pinned = map[digest.Digest]bool{img.TopLayer(): true}
+	items, err := e.store.Delete(ctx, img.ID.String(), DeleteOptions{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(items, DeleteItem{Deleted: img.TopLayer().String()}) || e.layers.count() != 2 {
+		t.Fatalf("held layers reported deleted: %v (%d left)", items, e.layers.count())
+	}
+	// Once the container is gone, prune removes both.
+	e.layers.pinned = nil
+	if _, err := e.store.Prune(ctx, PruneOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if e.layers.count() != 0 {
+		t.Fatalf("%d layers left after prune", e.layers.count())
+	}
+}
