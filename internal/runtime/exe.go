@@ -3,7 +3,6 @@ package runtime
 import (
 	"fmt"
 	"os"
-	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,7 +22,7 @@ import (
 // The fd returned is O_CLOEXEC and numbered 64 or above so that exec.Cmd's
 // fd shuffling for ExtraFiles cannot overwrite it before execve.
 
-var exeMode = sync.OnceValue(func() string { return os.Getenv("BERTH_EXE_PROTECT") })
+func exeMode() string { return os.Getenv("BERTH_EXE_PROTECT") }
 
 func protectedExe() (*os.File, error) {
 	var fd int

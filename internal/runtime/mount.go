@@ -41,16 +41,23 @@ func openInRoot(rootfd int, path string, flags uint64, resolve uint64) (int, err
 // root; the final open resolves again in the root, so a component swapped
 // for a symlink meanwhile still cannot lead outside.
 func mkdirInRoot(rootfd int, path string, file bool) (int, error) {
+	return mkdirInRootDepth(rootfd, path, file, 0)
+}
+
+func mkdirInRootDepth(rootfd int, path string, file bool, depth int) (int, error) {
 	fd, err := openInRoot(rootfd, path, unix.O_PATH, resolveInRoot)
 	if err == nil || err != unix.ENOENT {
 		return fd, err
+	}
+	if depth > 40 {
+		return -1, unix.ELOOP
 	}
 	clean := filepath.Clean("/" + path)
 	if clean == "/" {
 		return -1, err
 	}
 	parent, base := filepath.Split(clean)
-	pfd, err := mkdirInRoot(rootfd, parent, false)
+	pfd, err := mkdirInRootDepth(rootfd, parent, false, depth+1)
 	if err != nil {
 		return -1, err
 	}
@@ -71,7 +78,22 @@ func mkdirInRoot(rootfd int, path string, file bool) (int, error) {
 	} else if err := unix.Mkdirat(dfd, base, 0o755); err != nil && err != unix.EEXIST {
 		return -1, fmt.Errorf("mkdir %s: %w", clean, err)
 	}
-	return openInRoot(rootfd, clean, unix.O_PATH, resolveInRoot)
+	fd, err = openInRoot(rootfd, clean, unix.O_PATH, resolveInRoot)
+	if err == unix.ENOENT {
+		// a dangling symlink: create its target, read as a path inside
+		// the root (absolute targets start at the root)
+		buf := make([]byte, unix.PathMax)
+		n, lerr := unix.Readlinkat(dfd, base, buf)
+		if lerr != nil {
+			return -1, err
+		}
+		target := string(buf[:n])
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(parent, target)
+		}
+		return mkdirInRootDepth(rootfd, target, file, depth+1)
+	}
+	return fd, err
 }
 
 func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
