@@ -13,7 +13,20 @@ import (
 // root and its records in db (bucket snapshots/overlay). Committed layers
 // are lowerdirs; an Active snapshot gets its own upperdir and workdir.
 func NewOverlay(root string, db *bolt.DB) (Snapshotter, error) {
-	return newSnapshotter(context.Background(), root, db, overlayDriver{index: overlayParamOn("index")})
+	s, err := newSnapshotter(context.Background(), root, db, overlayDriver{index: overlayParamOn("index")})
+	if err != nil {
+		return nil, err
+	}
+	return &overlaySnapshotter{s}, nil
+}
+
+// overlaySnapshotter adds CommitOnto: an overlay layer's directory holds only
+// its own changes, so it may be unpacked before its parent exists.
+type overlaySnapshotter struct{ *snapshotter }
+
+// CommitOnto commits the parentless Active key as name with parent parent.
+func (o *overlaySnapshotter) CommitOnto(ctx context.Context, name, key, parent string, labels map[string]string) error {
+	return o.commit(ctx, name, key, labels, true, parent)
 }
 
 type overlayDriver struct {

@@ -113,6 +113,25 @@ type Snapshotter interface {
 	Close() error
 }
 
+// Rebaser is implemented by snapshotters whose committed layers hold only
+// their own changes (overlay, not native): a layer can then be unpacked into
+// a base snapshot while its parents are still being unpacked, and be given
+// its parent when committed. That lets a pull unpack all layers at once:
+//
+//	m, _ := sn.Prepare(ctx, "extract-C2", "", nil)  // concurrently with C1
+//	dir, _, _, _ := ApplyTarget(m)
+//	archive.Apply(ctx, dir, layer2, archive.ApplyOptions{Whiteout: archive.Overlay})
+//	... wait until C1 is committed ...
+//	sn.(Rebaser).CommitOnto(ctx, "C2", "extract-C2", "C1", nil)
+//
+// Note the explicit archive.Overlay: ApplyTarget says Native for a base
+// snapshot. A hard link to a file of a lower layer fails to apply this way
+// (errdefs.ErrNotFound, the lower is not there yet): remove the snapshot
+// and unpack that layer the sequential way.
+type Rebaser interface {
+	CommitOnto(ctx context.Context, name, key, parent string, labels map[string]string) error
+}
+
 // ApplyTarget returns the directory a layer can be unpacked into directly,
 // without mounting (the fast path containerd's overlay differ takes), with
 // the whiteout format and the lower directories (top first) to give

@@ -31,8 +31,8 @@ import (
 //	            ├── parent   name of the committed parent (absent for a base)
 //	            ├── created  int64 unix nanoseconds, big-endian
 //	            ├── updated  int64 unix nanoseconds, big-endian
-//	            ├── size     int64: Usage.Size, measured at commit
-//	            ├── inodes   int64: Usage.Inodes, measured at commit
+//	            ├── size     int64: Usage.Size of a committed snapshot (on first Usage)
+//	            ├── inodes   int64: Usage.Inodes, likewise (absent: not measured yet)
 //	            ├── labels/  label → value
 //	            └── children/  child key → empty (only committed snapshots have any)
 //
@@ -225,15 +225,32 @@ func (s *snapshotter) Stat(ctx context.Context, key string) (Info, error) {
 	return r.info, err
 }
 
+// Usage of a committed snapshot is measured once, on first request, and
+// recorded: measuring at commit time would put a walk of every layer on
+// the pull path.
 func (s *snapshotter) Usage(ctx context.Context, key string) (Usage, error) {
 	r, err := s.view(key)
 	if err != nil {
 		return Usage{}, err
 	}
-	if r.info.Kind == Committed {
+	if r.info.Kind == Committed && r.usage.Inodes > 0 {
 		return r.usage, nil
 	}
-	return diskUsage(ctx, s.fsDir(r.id))
+	u, err := diskUsage(ctx, s.fsDir(r.id))
+	if err != nil || r.info.Kind != Committed {
+		return u, err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := s.bucket(tx).Bucket([]byte(key))
+		if b == nil || u64(b.Get(keyID)) != r.id {
+			return nil // removed or replaced meanwhile: just report
+		}
+		if err := b.Put(keySize, be(uint64(u.Size))); err != nil {
+			return err
+		}
+		return b.Put(keyInodes, be(uint64(u.Inodes)))
+	})
+	return u, err
 }
 
 func (s *snapshotter) Mounts(ctx context.Context, key string) ([]Mount, error) {
@@ -377,6 +394,12 @@ func putRecord(b *bolt.Bucket, id uint64, kind Kind, parent string, created, upd
 }
 
 func (s *snapshotter) Commit(ctx context.Context, name, key string, labels map[string]string) error {
+	return s.commit(ctx, name, key, labels, false, "")
+}
+
+// commit turns Active key into Committed name. With rebase, a base key
+// (no parent) gets parent as its parent on the way (overlay only).
+func (s *snapshotter) commit(ctx context.Context, name, key string, labels map[string]string, rebase bool, parent string) error {
 	r, err := s.view(key)
 	if err != nil {
 		return err
@@ -384,10 +407,10 @@ func (s *snapshotter) Commit(ctx context.Context, name, key string, labels map[s
 	if r.info.Kind != Active {
 		return fmt.Errorf("commit %q: a %s snapshot cannot be committed: %w", key, r.info.Kind, errdefs.ErrInvalidArgument)
 	}
-	// Measure before taking the write lock.
-	usage, err := diskUsage(ctx, s.fsDir(r.id))
-	if err != nil {
-		return fmt.Errorf("commit %q: %w", key, err)
+	if !rebase {
+		parent = r.info.Parent
+	} else if r.info.Parent != "" {
+		return fmt.Errorf("commit %q onto %q: it already has parent %q: %w", key, parent, r.info.Parent, errdefs.ErrInvalidArgument)
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		snaps := s.bucket(tx)
@@ -398,24 +421,30 @@ func (s *snapshotter) Commit(ctx context.Context, name, key string, labels map[s
 		if snaps.Bucket([]byte(name)) != nil {
 			return fmt.Errorf("commit %q as %q: %w", key, name, errdefs.ErrAlreadyExists)
 		}
+		if rebase && parent != "" {
+			pb := snaps.Bucket([]byte(parent))
+			if pb == nil {
+				return fmt.Errorf("commit %q onto %q: %w", key, parent, errdefs.ErrNotFound)
+			}
+			if Kind(pb.Get(keyKind)[0]) != Committed {
+				return fmt.Errorf("commit %q onto %q: parent not committed: %w", key, parent, errdefs.ErrInvalidArgument)
+			}
+		}
 		b, err := snaps.CreateBucket([]byte(name))
 		if err != nil {
 			return fmt.Errorf("commit %q as %q: %w", key, name, err)
 		}
-		if err := putRecord(b, r.id, Committed, r.info.Parent, r.info.Created, time.Now(), labels); err != nil {
-			return err
-		}
-		if err := b.Put(keySize, be(uint64(usage.Size))); err != nil {
-			return err
-		}
-		if err := b.Put(keyInodes, be(uint64(usage.Inodes))); err != nil {
+		if err := putRecord(b, r.id, Committed, parent, r.info.Created, time.Now(), labels); err != nil {
 			return err
 		}
 		if err := snaps.DeleteBucket([]byte(key)); err != nil {
 			return err
 		}
-		if r.info.Parent != "" {
-			cb := snaps.Bucket([]byte(r.info.Parent)).Bucket(bucketChildren)
+		if parent != "" {
+			cb, err := snaps.Bucket([]byte(parent)).CreateBucketIfNotExists(bucketChildren)
+			if err != nil {
+				return err
+			}
 			if err := cb.Delete([]byte(key)); err != nil {
 				return err
 			}
