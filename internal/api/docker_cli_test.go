@@ -80,7 +80,7 @@ func TestDockerCLIVersionInfo(t *testing.T) {
 		t.Fatalf("docker info --format: %q", out)
 	}
 	out = d.ok(t, "info")
-	if !strings.Contains(out, "Operating System: berth-fake") || !strings.Contains(out, "Server Version: 20.10.0-berth") {
+	if !strings.Contains(out, "Operating System: berth-fake") || !strings.Contains(out, "Server Version: 20.10.0-berth") || !strings.Contains(out, "Swarm: inactive") {
 		t.Fatalf("docker info:\n%s", out)
 	}
 }

@@ -106,10 +106,19 @@ func decodeJSON(r *http.Request, v any) error {
 }
 
 // writeJSON sends v with status code.
+// The body is encoded first and sent with a Content-Length: one write,
+// no chunking, and an encoding error still becomes a proper 500.
 func writeJSON(w http.ResponseWriter, code int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	b = append(b, '\n')
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(code)
-	return json.NewEncoder(w).Encode(v)
+	_, err = w.Write(b)
+	return err
 }
 
 // parseTime parses docker's since/until values: Unix seconds with an

@@ -11,6 +11,8 @@ import (
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/api/types/system"
 )
 
 // This file is the only place that knows how API versions differ.
@@ -257,4 +259,15 @@ func logsContentType(version string, tty bool) string {
 		return mediaMultiplexed
 	}
 	return mediaRaw
+}
+
+// shapeInfo fills what every docker client expects to be set.
+func shapeInfo(_ string, info system.Info) system.Info {
+	if info.Swarm.LocalNodeState == "" {
+		info.Swarm.LocalNodeState = swarm.LocalNodeStateInactive
+	}
+	if info.OSType == "" {
+		info.OSType = "linux"
+	}
+	return info
 }

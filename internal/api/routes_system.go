@@ -22,6 +22,10 @@ func (s *Server) routes() {
 	s.handle("GET /events", b.System != nil, s.events)
 	s.handle("GET /system/df", b.System != nil, s.diskUsage)
 	s.handle("POST /auth", b.Registry != nil, s.auth)
+	// Not berth's job (yet): a clear 501 rather than "page not found".
+	s.handle("POST /build", false, nil)
+	s.handle("POST /session", false, nil)
+	s.handle("GET /swarm", false, nil)
 
 	s.containerRoutes()
 	s.imageRoutes()
@@ -103,7 +107,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, info)
+	return writeJSON(w, http.StatusOK, shapeInfo(apiVersion(r), info))
 }
 
 func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request) error {

@@ -19,6 +19,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -531,11 +532,12 @@ func fuzzyID(f backend.Filters, id string) bool {
 }
 
 func sortSummaries(s []container.Summary) {
-	for i := 1; i < len(s); i++ { // newest first, then by ID: stable output
-		for j := i; j > 0 && (s[j].Created > s[j-1].Created || s[j].Created == s[j-1].Created && s[j].ID > s[j-1].ID); j-- {
-			s[j], s[j-1] = s[j-1], s[j]
+	sort.Slice(s, func(i, j int) bool { // newest first, then by ID: stable output
+		if s[i].Created != s[j].Created {
+			return s[i].Created > s[j].Created
 		}
-	}
+		return s[i].ID > s[j].ID
+	})
 }
 
 func (f *Fake) summaryLocked(c *ctr) container.Summary {
