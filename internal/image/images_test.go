@@ -17,6 +17,8 @@ import (
 	"testing"
 
 	"github.com/containerd/errdefs"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -394,7 +396,6 @@ func TestPullWithBasicAuth(t *testing.T) {
 	if _, err := e.store.Pull(ctx, e.ref("private:1"), PullOptions{}); !errdefs.IsUnauthorized(err) {
 		t.Fatalf("anonymous: %v", err)
 	}
-	e.store.clients = map[clientKey]*client{}
 	img, err := e.store.Pull(ctx, e.ref("private:1"), PullOptions{Auth: func(host string) (Credential, error) {
 		if host != e.host {
 			t.Errorf("credentials asked for %q", host)
@@ -446,5 +447,59 @@ func TestLayerHeldByContainerIsRetried(t *testing.T) {
 	}
 	if e.layers.count() != 0 {
 		t.Fatalf("%d layers left after prune", e.layers.count())
+	}
+}
+
+func TestLogin(t *testing.T) {
+	e := newEnv(t)
+	e.setFault(func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
+		if u, p, ok := r.BasicAuth(); ok && u == "bob" && p == "pw" {
+			return false
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+		http.Error(w, "login", http.StatusUnauthorized)
+		return true
+	})
+	ctx := context.Background()
+	if err := e.store.Login(ctx, e.host, Credential{Username: "bob", Password: "pw"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Login(ctx, "http://"+e.host, Credential{Username: "bob", Password: "bad"}); !errdefs.IsUnauthorized(err) {
+		t.Fatalf("bad password: %v", err)
+	}
+}
+
+func TestPullAllTagsAndForeignLayers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.push("many:1", imageOf(t, true, "amd64", layerOf(t, "gzip", map[string]string{"v": "1"})))
+	e.push("many:2", imageOf(t, true, "amd64", layerOf(t, "gzip", map[string]string{"v": "2"})))
+	if _, err := e.store.Pull(ctx, e.ref("many"), PullOptions{AllTags: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range []string{"1", "2"} {
+		img, err := e.store.Get(ctx, e.ref("many:"+tag))
+		if err != nil || e.files(img)["v"] != tag {
+			t.Fatalf("many:%s: %v", tag, err)
+		}
+	}
+	if _, err := e.store.Pull(ctx, e.ref("many:1"), PullOptions{AllTags: true}); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("-a with a tag: %v", err)
+	}
+
+	// A non-distributable layer is listed but never uploaded or fetched.
+	foreign := layerOf(t, "gzip", map[string]string{"windows": "x"})
+	img := imageOf(t, false, "amd64", layerOf(t, "gzip", map[string]string{"base": "b"}))
+	img, err := mutate.Append(img, mutate.Addendum{Layer: foreign, MediaType: types.DockerForeignLayer, URLs: []string{"https://example.invalid/layer"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.push("foreign:1", img)
+	got, err := e.store.Pull(ctx, e.ref("foreign:1"), PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.gets(digestOf(t, foreign.Digest)) != 0 || e.files(got)["base"] != "b" || e.files(got)["windows"] != "" || len(got.ChainIDs) != 2 {
+		t.Fatalf("foreign layer: gets %d files %v", e.gets(digestOf(t, foreign.Digest)), e.files(got))
 	}
 }

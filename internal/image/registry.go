@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/opencontainers/go-digest"
@@ -217,24 +218,30 @@ type client struct {
 type clientKey struct {
 	repo string
 	push bool
+	cred Credential
 }
 
-// client returns an authenticated client for ep, cached per repository so
-// concurrent pulls share the token handshake.
+// client returns an authenticated client for ep, cached per repository and
+// credential so concurrent pulls share the token handshake and a new login
+// takes effect at once.
 func (s *Store) client(ctx context.Context, ep endpoint, creds CredentialFunc, push bool) (*client, error) {
-	key := clientKey{ep.repo.String(), push}
-	s.clientsMu.Lock()
-	c, ok := s.clients[key]
-	s.clientsMu.Unlock()
-	if ok && creds == nil {
-		return c, nil
-	}
 	if creds == nil {
 		creds = s.creds
 	}
-	auth, err := authenticator(creds, ep.host)
+	cred, err := creds(ep.host)
 	if err != nil {
 		return nil, err
+	}
+	key := clientKey{ep.repo.String(), push, cred}
+	s.clientsMu.Lock()
+	c, ok := s.clients[key]
+	s.clientsMu.Unlock()
+	if ok {
+		return c, nil
+	}
+	var auth authn.Authenticator = authn.Anonymous
+	if cred != (Credential{}) {
+		auth = credAuthenticator{cred}
 	}
 	scope := ep.repo.Scope(transport.PullScope)
 	if push {
@@ -254,6 +261,45 @@ func (s *Store) client(ctx context.Context, ep endpoint, creds CredentialFunc, p
 	s.clients[key] = c
 	s.clientsMu.Unlock()
 	return c, nil
+}
+
+// Login checks cred against a registry as docker login does (the /v2/
+// handshake with the credentials, a token fetch where the registry uses
+// tokens). serverAddress may be docker's "https://index.docker.io/v1/".
+// Storing the credential (config.json) is the CLI's job.
+func (s *Store) Login(ctx context.Context, serverAddress string, cred Credential) error {
+	host := configKeyHost(serverAddress)
+	if host == "" {
+		host = "docker.io"
+	}
+	regHost := host
+	if host == "docker.io" {
+		regHost = name.DefaultRegistry
+	}
+	reg, err := s.registry(regHost, false)
+	if err != nil {
+		return err
+	}
+	rt, err := transport.NewWithContext(ctx, reg, credAuthenticator{cred}, s.baseTransport, []string{reg.Scope("")})
+	if err != nil {
+		return fmt.Errorf("login to %s: %w", host, classifyConnErr(err))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s/v2/", reg.Scheme(), reg.RegistryStr()), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: rt}).Do(req)
+	if err != nil {
+		return fmt.Errorf("login to %s: %w", host, classifyConnErr(err))
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return nil
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return fmt.Errorf("login to %s: unauthorized: incorrect username or password: %w", host, errdefs.ErrUnauthenticated)
+	}
+	return fmt.Errorf("login to %s: %w", host, &statusError{url: req.URL.String(), status: resp.StatusCode})
 }
 
 func classifyConnErr(err error) error {
