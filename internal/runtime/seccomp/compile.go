@@ -237,6 +237,11 @@ func plan(s *specs.LinuxSeccomp) (*compiled, error) {
 		c.used[ret&unix.SECCOMP_RET_ACTION_FULL] = true
 		if ret == retNotify {
 			c.listener = true
+			// As runc: the runtime itself writes after loading the
+			// filter, and would wait on a listener nobody serves yet.
+			if slices.Contains(sc.Names, "write") {
+				return nil, invalid("%s: SCMP_ACT_NOTIFY cannot be used for the write syscall", what)
+			}
 		}
 		var rules []rule
 		perIndex := map[uint]int{}

@@ -263,6 +263,11 @@ func TestBadInput(t *testing.T) {
 		{func(s *specs.LinuxSeccomp) { s.DefaultErrnoRet = uintp(1) }, "defaultAction: errnoRet"},
 		{func(s *specs.LinuxSeccomp) { s.DefaultAction = specs.ActNotify }, "cannot be the default"},
 		{func(s *specs.LinuxSeccomp) { s.Syscalls[0].Action = specs.ActNotify }, "listenerPath"},
+		{func(s *specs.LinuxSeccomp) {
+			s.ListenerPath = "/x"
+			s.Syscalls[0].Action = specs.ActNotify
+			s.Syscalls[0].Names = []string{"read", "write"}
+		}, "write syscall"},
 	}
 	for _, c := range cases {
 		s := base()
