@@ -100,7 +100,7 @@ func transient(err error) bool {
 		return se.status >= 500 || se.status == http.StatusTooManyRequests || se.status == http.StatusRequestTimeout
 	}
 	if errors.Is(err, errIdle) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) || errors.Is(err, context.DeadlineExceeded) {
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
 	var ne net.Error

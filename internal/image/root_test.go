@@ -286,3 +286,36 @@ func TestE2EDockerSaveLoad(t *testing.T) {
 		t.Fatalf("docker sees %s, berth saved %s", id, img.ID)
 	}
 }
+
+func TestE2EPushReadBySkopeo(t *testing.T) {
+	needLocalRegistry(t)
+	skopeo, err := exec.LookPath("skopeo")
+	if err != nil {
+		t.Skip("needs skopeo")
+	}
+	e := newEnvWith(t, overlayLayers(t))
+	ctx := context.Background()
+	img, err := e.store.Pull(ctx, localRegistry+"/busybox:v2s2", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := localRegistry + "/berth-e2e/busybox:pushed"
+	if err := e.store.Tag(ctx, img.ID.String(), dst); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.store.Push(ctx, dst, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(ctx, skopeo, "inspect", "--tls-verify=false", "--format", "{{.Digest}}", "docker://"+dst).CombinedOutput()
+	if err != nil {
+		t.Fatalf("skopeo inspect: %v\n%s", err, out)
+	}
+	if strings.TrimSpace(string(out)) != res.Digest.String() {
+		t.Fatalf("skopeo sees %s, berth pushed %s", out, res.Digest)
+	}
+	dir := t.TempDir()
+	if out, err := exec.CommandContext(ctx, skopeo, "copy", "-q", "--src-tls-verify=false", "docker://"+dst, "oci:"+dir+":x").CombinedOutput(); err != nil {
+		t.Fatalf("skopeo copy of a berth push: %v\n%s", err, out)
+	}
+}
