@@ -11,7 +11,8 @@
 // Semantics follow runc + libseccomp where the OCI spec is silent:
 //   - names unknown on an ABI are skipped; unknown actions, operators, flags
 //     and architectures are errors naming them;
-//   - a syscall from an unlisted ABI kills the thread (libseccomp's bad-arch);
+//   - the native ABI is always filtered; a syscall from an unlisted ABI kills
+//     the thread (libseccomp's bad-arch action);
 //   - architectures of other hosts (arm, s390x...) are accepted and ignored;
 //   - rules whose action equals the default action are dropped;
 //   - per syscall: conditional rules first, in profile order (first match
