@@ -5,10 +5,14 @@ package main
 
 import (
 	"os"
+	"runtime/debug"
 
 	"github.com/berth-dev/berth/internal/runtimecli"
 )
 
 func main() {
+	// a runtime command lives for milliseconds: collecting garbage only
+	// costs time
+	debug.SetGCPercent(-1)
 	os.Exit(runtimecli.Main(os.Args))
 }

@@ -85,9 +85,11 @@ func spawn(ctx context.Context, so *spawnOpts) (p *initProcess, err error) {
 		files = append(files, so.stateDir)
 	}
 	cmd := &exec.Cmd{
-		Path:       fdPath(int(exe.Fd())),
-		Args:       []string{"berth-runtime", "init"},
-		Env:        []string{initEnv + "=" + strconv.Itoa(sockFd)},
+		Path: fdPath(int(exe.Fd())),
+		Args: []string{"berth-runtime", "init"},
+		// The init lives for milliseconds: no GC, one P (fewer threads to
+		// start and to signal). Its environment is replaced at execve.
+		Env:        []string{initEnv + "=" + strconv.Itoa(sockFd), "GOGC=off", "GOMAXPROCS=1"},
 		ExtraFiles: files,
 		Stdin:      so.stdin,
 		Stdout:     so.stdout,

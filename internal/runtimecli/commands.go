@@ -111,6 +111,13 @@ func cmdRun(ctx context.Context, g *globals, rt *runtime.Runtime, args []string)
 	if err := rt.Create(ctx, id, c.bundle, o); err != nil {
 		return 1, err
 	}
+	// the pid before start: `true` may be gone (and State say "stopped",
+	// pid 0) by the time start returns
+	st, err := rt.State(ctx, id)
+	if err != nil {
+		return 1, err
+	}
+	pid := st.Pid
 	if err := rt.Start(ctx, id); err != nil {
 		_ = rt.Delete(ctx, id, true)
 		return 1, err
@@ -118,11 +125,6 @@ func cmdRun(ctx context.Context, g *globals, rt *runtime.Runtime, args []string)
 	if detach {
 		return 0, nil
 	}
-	st, err := rt.State(ctx, id)
-	if err != nil {
-		return 1, err
-	}
-	pid := st.Pid
 	if relay != nil {
 		relay.start()
 		defer relay.restore()
