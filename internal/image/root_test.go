@@ -319,3 +319,33 @@ func TestE2EPushReadBySkopeo(t *testing.T) {
 		t.Fatalf("skopeo copy of a berth push: %v\n%s", err, out)
 	}
 }
+
+func TestRootCrashLeftoversCleanedAtOpen(t *testing.T) {
+	needRoot(t)
+	e := newEnvWith(t, overlayLayers(t))
+	ctx := context.Background()
+	e.push("keep:1", imageOf(t, true, "amd64", layerOf(t, "gzip", map[string]string{"k": "1"})))
+	img, err := e.store.Pull(ctx, e.ref("keep:1"), PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn := e.real.(*SnapshotLayers).Snapshotter
+	// What a crash leaves: a half-applied extract snapshot, and a layer
+	// committed whose image was never recorded (with a child extract).
+	stray := "sha256:" + strings.Repeat("ab", 32)
+	if _, err := sn.Prepare(ctx, "extract-dead-"+stray, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := sn.Commit(ctx, stray, "extract-dead-"+stray, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sn.Prepare(ctx, "extract-dead2-x", stray, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.store = e.open()
+	var left []string
+	sn.Walk(ctx, func(_ context.Context, i snapshot.Info) error { left = append(left, i.Name); return nil })
+	if !slices.Equal(left, []string{img.TopLayer().String()}) {
+		t.Fatalf("after reopen: %v", left)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
@@ -98,4 +99,39 @@ func (l *SnapshotLayers) Unpack(ctx context.Context, chainID, parent digest.Dige
 // Remove implements Layers.
 func (l *SnapshotLayers) Remove(ctx context.Context, chainID digest.Digest) error {
 	return l.Snapshotter.Remove(ctx, chainID.String())
+}
+
+// Cleanup removes what a crash mid-pull can leave in the snapshotter:
+// extract-* working snapshots, and committed layers (named by chain ID)
+// that the image index does not know (committed, but the image was never
+// recorded). keep reports the chain IDs the index knows. New calls it.
+func (l *SnapshotLayers) Cleanup(ctx context.Context, keep func(digest.Digest) bool) error {
+	for round := 0; round < 64; round++ {
+		var victims []string
+		err := l.Snapshotter.Walk(ctx, func(_ context.Context, info snapshot.Info) error {
+			switch {
+			case info.Kind == snapshot.Active && strings.HasPrefix(info.Name, "extract-"):
+				victims = append(victims, info.Name)
+			case info.Kind == snapshot.Committed && strings.HasPrefix(info.Name, "sha256:"):
+				if d, err := digest.Parse(info.Name); err == nil && !keep(d) {
+					victims = append(victims, info.Name)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		removed := 0
+		for _, v := range victims {
+			// Parents refuse removal until their children are gone: rounds.
+			if err := l.Snapshotter.Remove(ctx, v); err == nil {
+				removed++
+			}
+		}
+		if removed == 0 {
+			return nil
+		}
+	}
+	return nil
 }

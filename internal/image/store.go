@@ -38,6 +38,12 @@ type Layers interface {
 	Remove(ctx context.Context, chainID digest.Digest) error
 }
 
+// layerCleaner is an optional Layers method New calls to remove leftovers
+// of a crash (see SnapshotLayers.Cleanup).
+type layerCleaner interface {
+	Cleanup(ctx context.Context, keep func(chainID digest.Digest) bool) error
+}
+
 // Options configure a Store.
 type Options struct {
 	// Root is the content store directory (blobs/, ingest/).
@@ -138,6 +144,19 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if err := s.db.Update(func(tx *bbolt.Tx) error { return initBuckets(tx) }); err != nil {
 		return nil, fmt.Errorf("image store: %w", err)
 	}
+	if c, ok := s.layers.(layerCleaner); ok {
+		known := map[digest.Digest]bool{}
+		_ = s.db.View(func(tx *bbolt.Tx) error {
+			return bucket(tx, bktLayers).ForEachBucket(func(k []byte) error {
+				known[digest.Digest(k)] = true
+				return nil
+			})
+		})
+		if err := c.Cleanup(ctx, func(d digest.Digest) bool { return known[d] }); err != nil {
+			return nil, fmt.Errorf("image store: clean up snapshots: %w", err)
+		}
+	}
+	s.removeOrphanLayers(ctx)
 	return s, nil
 }
 
