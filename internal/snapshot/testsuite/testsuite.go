@@ -185,6 +185,7 @@ func tree(t *testing.T, dir string) string {
 }
 
 func testChainWhiteouts(t *testing.T, e *env) {
+	needRoot(t) // overlay's opaque xattr is trusted.*; the check mounts
 	e.commitLayer("L1", "", "etc/", "etc/keep=k", "etc/gone=g", "opq/", "opq/old=o", "lib->usr/lib")
 	e.commitLayer("L2", "L1", "etc/", "etc/.wh.gone=", "opq/", "opq/.wh..wh..opq=", "opq/new=n", "etc/keep=k2")
 	e.commitLayer("L3", "L2", "bin/", "bin/sh=sh")
@@ -492,6 +493,7 @@ func testViewReadOnly(t *testing.T, e *env) {
 // testManyLayers stacks more layers than fit in one page of overlay mount
 // options.
 func testManyLayers(t *testing.T, e *env) {
+	needRoot(t)
 	const n = 130
 	parent := ""
 	for i := 0; i < n; i++ {
