@@ -304,6 +304,10 @@ func (c *CLI) newRootCommand() *cobra.Command {
 func addHelpFlags(cmd *cobra.Command) {
 	if cmd.Flags().Lookup("help") == nil {
 		cmd.Flags().Bool("help", false, "Print usage")
+		// docker lists --help only where -h means something else (run, create).
+		if cmd.Flags().ShorthandLookup("h") == nil {
+			_ = cmd.Flags().MarkHidden("help")
+		}
 	}
 	for _, sub := range cmd.Commands() {
 		addHelpFlags(sub)
@@ -324,7 +328,11 @@ func noArgs(cmd *cobra.Command, args []string) error {
 		return nil
 	}
 	if cmd.HasSubCommands() {
-		return StatusError{Status: fmt.Sprintf("%s: '%s' is not a berth command.\nSee '%s --help'", cmd.CommandPath(), args[0], cmd.CommandPath()), StatusCode: 1}
+		if !cmd.HasParent() {
+			return StatusError{Status: fmt.Sprintf("berth: unknown command: berth %s\n\nRun 'berth --help' for more information", args[0]), StatusCode: 1}
+		}
+		return StatusError{Status: fmt.Sprintf("berth: unknown command: %s %s\n\nUsage:  %s\n\nRun '%s --help' for more information",
+			cmd.CommandPath(), args[0], cmd.CommandPath(), cmd.CommandPath()), StatusCode: 1}
 	}
 	return argError{fmt.Sprintf("'%s' accepts no arguments", cmd.CommandPath())}
 }

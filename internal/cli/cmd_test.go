@@ -402,6 +402,10 @@ func TestUsageErrors(t *testing.T) {
 	if r.code != 125 || !strings.HasPrefix(r.err, "unknown flag: --nosuchflag\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]") {
 		t.Errorf("run --nosuchflag: %+v", r)
 	}
+	r = runCLI(t, "", "nosuchcmd")
+	if r.code != 1 || r.err != "berth: unknown command: berth nosuchcmd\n\nRun 'berth --help' for more information\n" {
+		t.Errorf("unknown command: %+v", r)
+	}
 	r = runCLI(t, "", "rm")
 	if r.code != 1 || !strings.Contains(r.err, "'berth rm' requires at least 1 argument") {
 		t.Errorf("rm: %+v", r)

@@ -21,7 +21,7 @@ import (
 func (c *CLI) newContainerCommand() *cobra.Command {
 	ls := c.newPsCommand()
 	ls.Use = "ls [OPTIONS]"
-	ls.Aliases = []string{"ps", "list"}
+	ls.Aliases = []string{"list", "ps"}
 	return c.groupCommand("container", "Manage containers",
 		c.newAttachCommand(), c.newCommitCommand(), c.newCpCommand(), c.newCreateCommand(), c.newDiffCommand(),
 		c.newExecCommand(), c.newExportCommand(), c.newTypedInspectCommand("container"), c.newKillCommand(),
@@ -228,7 +228,7 @@ func (c *CLI) newPsCommand() *cobra.Command {
 	var all, quiet, latest, noTrunc, size bool
 	var last int
 	var format string
-	filters := listOpt{}
+	filters := listOpt{typ: "filter"}
 	cmd := &cobra.Command{
 		Use:   "ps [OPTIONS]",
 		Short: "List containers",
@@ -1022,7 +1022,7 @@ func (c *CLI) runExec(ctx context.Context, container string, o client.ExecCreate
 
 func (c *CLI) newContainerPruneCommand() *cobra.Command {
 	var force bool
-	filters := listOpt{}
+	filters := listOpt{typ: "filter"}
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove all stopped containers",

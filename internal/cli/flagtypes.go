@@ -24,11 +24,13 @@ import (
 type listOpt struct {
 	values   []string
 	validate func(string) (string, error)
+	typ      string // shown in help; "list" by default
 }
 
+// String is empty for an empty list so help shows no "(default [])", as docker's.
 func (l *listOpt) String() string {
 	if len(l.values) == 0 {
-		return "[]"
+		return ""
 	}
 	return "[" + strings.Join(l.values, " ") + "]"
 }
@@ -44,7 +46,12 @@ func (l *listOpt) Set(v string) error {
 	return nil
 }
 
-func (l *listOpt) Type() string { return "list" }
+func (l *listOpt) Type() string {
+	if l.typ != "" {
+		return l.typ
+	}
+	return "list"
+}
 
 func (l *listOpt) Len() int { return len(l.values) }
 

@@ -10,11 +10,15 @@ import (
 
 // Help laid out like docker's: "Usage:  berth ps [OPTIONS]", the description,
 // aliases, options, then the command groups, and "Global Options" at the root.
-const usageTemplate = `Usage:  {{if not .HasSubCommands}}{{usageLine .}}{{end}}{{if .HasSubCommands}}{{ .CommandPath}}{{if .HasAvailableFlags}} [OPTIONS]{{end}} COMMAND{{end}}
+const usageTemplate = `Usage:  {{if not .HasSubCommands}}{{usageLine .}}{{end}}{{if .HasSubCommands}}{{ .CommandPath}}{{if not .HasParent}} [OPTIONS]{{end}} COMMAND{{end}}
 {{if ne .Long ""}}
 {{ .Long | trim }}{{else if ne .Short ""}}
 {{ .Short | trim }}{{end}}
-{{- if gt .Aliases 0}}
+{{- if index .Annotations "aliases"}}
+
+Aliases:
+  {{index .Annotations "aliases"}}
+{{- else if gt (len .Aliases) 0}}
 
 Aliases:
   {{aliases .}}
@@ -52,7 +56,47 @@ type cmdGroup struct {
 	Commands []*cobra.Command
 }
 
+// annotateAliases records, like docker, that "berth ps" is also "berth
+// container ls": both commands list every name in their help.
+func annotateAliases(root *cobra.Command) {
+	top := map[string]*cobra.Command{}
+	for _, c := range root.Commands() {
+		top[c.Name()] = c
+	}
+	shortcut := map[string]string{"container ls": "ps", "image ls": "images", "image rm": "rmi", "image inspect": ""}
+	for _, group := range []string{"container", "image"} {
+		g := top[group]
+		if g == nil {
+			continue
+		}
+		for _, sub := range g.Commands() {
+			key := group + " " + sub.Name()
+			name, ok := shortcut[key]
+			if !ok {
+				name = sub.Name()
+			}
+			t := top[name]
+			if name == "" || t == nil || t.GroupID == "management" {
+				continue
+			}
+			names := []string{root.Name() + " " + key}
+			for _, a := range sub.Aliases {
+				names = append(names, root.Name()+" "+group+" "+a)
+			}
+			names = append(names, root.Name()+" "+name)
+			list := strings.Join(names, ", ")
+			for _, c := range []*cobra.Command{sub, t} {
+				if c.Annotations == nil {
+					c.Annotations = map[string]string{}
+				}
+				c.Annotations["aliases"] = list
+			}
+		}
+	}
+}
+
 func setHelpTemplates(root *cobra.Command) {
+	annotateAliases(root)
 	cobra.AddTemplateFunc("usageLine", usageLine)
 	cobra.AddTemplateFunc("aliases", func(cmd *cobra.Command) string {
 		var out []string
@@ -66,12 +110,12 @@ func setHelpTemplates(root *cobra.Command) {
 		return strings.Join(out, ", ")
 	})
 	cobra.AddTemplateFunc("wrappedFlags", func(cmd *cobra.Command) string {
-		return strings.TrimRight(cmd.LocalFlags().FlagUsagesWrapped(80), "\n")
+		return strings.TrimRight(cmd.LocalFlags().FlagUsagesWrapped(79), "\n")
 	})
 	cobra.AddTemplateFunc("globalFlags", func(cmd *cobra.Command) string {
 		fs := pflag.NewFlagSet("global", pflag.ContinueOnError)
 		fs.AddFlagSet(cmd.LocalFlags())
-		return strings.TrimRight(fs.FlagUsagesWrapped(80), "\n")
+		return strings.TrimRight(fs.FlagUsagesWrapped(79), "\n")
 	})
 	cobra.AddTemplateFunc("commandGroups", func(cmd *cobra.Command) []cmdGroup {
 		var groups []cmdGroup

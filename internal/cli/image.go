@@ -283,7 +283,7 @@ func imageRows(images []image.Summary, trunc bool, now time.Time) []any {
 func (c *CLI) newImagesCommand() *cobra.Command {
 	var all, quiet, digests, noTrunc bool
 	var format string
-	filters := listOpt{}
+	filters := listOpt{typ: "filter"}
 	cmd := &cobra.Command{
 		Use:   "images [OPTIONS] [REPOSITORY[:TAG]]",
 		Short: "List images",
@@ -499,7 +499,7 @@ func (c *CLI) newHistoryCommand() *cobra.Command {
 
 func (c *CLI) newImagePruneCommand() *cobra.Command {
 	var all, force bool
-	filters := listOpt{}
+	filters := listOpt{typ: "filter"}
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove unused images",
@@ -754,7 +754,7 @@ func (c *CLI) newSearchCommand() *cobra.Command {
 	var limit int
 	var noTrunc bool
 	var format string
-	filters := listOpt{}
+	filters := listOpt{typ: "filter"}
 	cmd := &cobra.Command{
 		Use:   "search [OPTIONS] TERM",
 		Short: "Search registries for images",

@@ -58,7 +58,7 @@ func (c *CLI) newNetworkCommand() *cobra.Command {
 func (c *CLI) newNetworkLsCommand() *cobra.Command {
 	var quiet, noTrunc bool
 	var format string
-	filters := listOpt{}
+	filters := listOpt{typ: "filter"}
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
@@ -260,7 +260,7 @@ func (c *CLI) newNetworkRmCommand() *cobra.Command {
 
 func (c *CLI) newNetworkPruneCommand() *cobra.Command {
 	var force bool
-	filters := listOpt{}
+	filters := listOpt{typ: "filter"}
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove all unused networks",
@@ -428,7 +428,7 @@ func (c *CLI) newVolumeCreateCommand() *cobra.Command {
 func (c *CLI) newVolumeLsCommand() *cobra.Command {
 	var quiet bool
 	var format string
-	filters := listOpt{}
+	filters := listOpt{typ: "filter"}
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
@@ -495,7 +495,7 @@ func (c *CLI) newVolumeRmCommand() *cobra.Command {
 
 func (c *CLI) newVolumePruneCommand() *cobra.Command {
 	var force, all bool
-	filters := listOpt{}
+	filters := listOpt{typ: "filter"}
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove unused local volumes",

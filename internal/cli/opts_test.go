@@ -305,7 +305,7 @@ func TestCreateBodyMatchesDocker(t *testing.T) {
 			if q := f.query("POST /containers/create"); q != dockerQuery {
 				t.Errorf("query: berth %q docker %q", q, dockerQuery)
 			}
-			// docker 28.2 emits -e values in map order (it varies run to run).
+			// docker 28.2 emits -e values and binds in map order (varies run to run).
 			sortEnv(dockerBody)
 			sortEnv(berthBody)
 			for _, d := range diffJSON("", dockerBody, berthBody) {
@@ -315,10 +315,14 @@ func TestCreateBodyMatchesDocker(t *testing.T) {
 	}
 }
 
+// sortEnv sorts the lists docker 28.2 builds from Go maps (-e, -v binds).
 func sortEnv(body any) {
 	m, _ := body.(map[string]any)
-	if env, ok := m["Env"].([]any); ok {
-		sort.Slice(env, func(i, j int) bool { return fmt.Sprint(env[i]) < fmt.Sprint(env[j]) })
+	hc, _ := m["HostConfig"].(map[string]any)
+	for _, l := range []any{m["Env"], hc["Binds"]} {
+		if list, ok := l.([]any); ok {
+			sort.Slice(list, func(i, j int) bool { return fmt.Sprint(list[i]) < fmt.Sprint(list[j]) })
+		}
 	}
 }
 

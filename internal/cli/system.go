@@ -293,7 +293,7 @@ func printInfo(w io.Writer, i *system.Info) {
 
 func (c *CLI) newEventsCommand() *cobra.Command {
 	var since, until, format string
-	filters := listOpt{}
+	filters := listOpt{typ: "filter"}
 	cmd := &cobra.Command{
 		Use:   "events [OPTIONS]",
 		Short: "Get real time events from the server",
@@ -443,7 +443,7 @@ func (c *CLI) newDfCommand() *cobra.Command {
 
 func (c *CLI) newSystemPruneCommand() *cobra.Command {
 	var all, force, volumes bool
-	filters := listOpt{}
+	filters := listOpt{typ: "filter"}
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove unused data",
