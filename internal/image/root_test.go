@@ -349,3 +349,32 @@ func TestRootCrashLeftoversCleanedAtOpen(t *testing.T) {
 		t.Fatalf("after reopen: %v", left)
 	}
 }
+
+func TestRootDiskFullDuringPull(t *testing.T) {
+	needRoot(t)
+	e := newEnv(t)
+	// The content store on a 256 KiB tmpfs; the layer is ~1 MiB compressed.
+	small := filepath.Join(t.TempDir(), "small")
+	os.MkdirAll(small, 0o700)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", small).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	defer exec.Command("umount", small).Run()
+	s, err := New(context.Background(), Options{Root: small, DB: e.db, Layers: e.layers, RetryBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := layerOf(t, "gzip", map[string]string{"big": noise(1 << 20)})
+	e.push("full:1", imageOf(t, true, "amd64", l))
+	_, err = s.Pull(context.Background(), e.ref("full:1"), PullOptions{})
+	if err == nil || !strings.Contains(err.Error(), "no space left") || !strings.Contains(err.Error(), digestOf(t, l.Digest).String()) {
+		t.Fatalf("want ENOSPC naming the layer, got %v", err)
+	}
+	if _, err := s.Get(context.Background(), e.ref("full:1")); err == nil {
+		t.Fatal("image recorded after a failed pull")
+	}
+	if s.Content().Has(digestOf(t, l.Digest)) || e.layers.count() != 0 {
+		t.Fatal("partial layer visible")
+	}
+	waitEmpty(t, filepath.Join(small, "ingest"))
+}
