@@ -35,7 +35,8 @@ import (
 //
 // A syscall's argument checks are its conditional rules in profile order,
 // each a conjunction of comparisons; the first rule whose comparisons all hold
-// returns its action, else the syscall's unconditional rule or the default:
+// returns its action, else the default. (An unconditional rule makes the
+// syscall a constant outcome instead.)
 //
 //	ld [args[i].hi]; jxx hi → ...; ld [args[i].lo]; jxx lo → ...   (64-bit)
 //	ret ACTION
@@ -79,6 +80,7 @@ type rule struct {
 type sysRules struct {
 	conditional []rule
 	fallback    uint32
+	uncond      bool // fallback comes from an unconditional rule
 	bits32      bool
 }
 
@@ -285,10 +287,15 @@ func plan(s *specs.LinuxSeccomp) (*compiled, error) {
 					r = &sysRules{fallback: c.retDefault, bits32: ab.bits32}
 					perABI[i][nr] = r
 				}
-				if rules == nil {
-					// Unconditional: a later one replaces an earlier one.
-					r.fallback = ret
-				} else {
+				switch {
+				case r.uncond:
+					// libseccomp keeps the first unconditional
+					// rule and ignores anything added after it.
+				case rules == nil:
+					// An unconditional rule overrides the
+					// conditional ones, as in libseccomp.
+					r.fallback, r.uncond, r.conditional = ret, true, nil
+				default:
 					r.conditional = append(r.conditional, rules...)
 				}
 			}
@@ -615,9 +622,10 @@ func (a *asm) cmp(cd cond, bits32 bool, fail label) {
 		a.load(lo)
 		a.jmp(opJGT, vlo, fail, pass)
 	case specs.OpMaskedEqual:
-		// OCI/libseccomp: value is the mask, valueTwo the datum.
+		// OCI/libseccomp: value is the mask, valueTwo the datum, and
+		// libseccomp masks the datum too.
 		mlo, mhi := uint32(v), uint32(v>>32)
-		dlo, dhi := uint32(v2), uint32(v2>>32)
+		dlo, dhi := uint32(v2)&mlo, uint32(v2>>32)&mhi
 		if !bits32 {
 			a.load(hi)
 			a.and(mhi)

@@ -69,6 +69,22 @@ func TestMaskedEq(t *testing.T) {
 	}
 }
 
+// libseccomp masks the datum as well: mask 0xff, datum 0x1ff matches 0xff.
+func TestMaskedEqDatumMasked(t *testing.T) {
+	p := mustCompile(t, &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"ioctl"}, Action: specs.ActErrno,
+			Args: []specs.LinuxSeccompArg{{Index: 1, Value: 0xff, ValueTwo: 0x1ff, Op: specs.OpMaskedEqual}}}},
+	})
+	m := newVM(t, p)
+	if got := m.run(archX86_64, 16, 0, 0x3ff); got != errno(unix.EPERM) {
+		t.Errorf("0x3ff: got %#x", got)
+	}
+	if got := m.run(archX86_64, 16, 0, 0x1fe); got != retAllow {
+		t.Errorf("0x1fe: got %#x", got)
+	}
+}
+
 func TestArgsAndOr(t *testing.T) {
 	p := mustCompile(t, &specs.LinuxSeccomp{
 		DefaultAction: specs.ActAllow,
@@ -218,24 +234,38 @@ func TestActions(t *testing.T) {
 	}
 }
 
-// A conditional rule is checked before the unconditional rule of the same
-// syscall; a later unconditional rule replaces an earlier one.
+// Precedence as libseccomp 2.5.4 builds it (checked with seccomp_export_pfc):
+// an unconditional rule beats conditional ones in either order, the first
+// unconditional rule beats later ones, overlapping conditions on one
+// argument go in profile order.
 func TestRulePrecedence(t *testing.T) {
+	a0 := func(op specs.LinuxSeccompOperator, v uint64) []specs.LinuxSeccompArg {
+		return []specs.LinuxSeccompArg{{Index: 0, Value: v, Op: op}}
+	}
 	p := mustCompile(t, &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
 		{Names: []string{"write"}, Action: specs.ActAllow},
-		{Names: []string{"write"}, Action: specs.ActErrno, ErrnoRet: uintp(5), Args: []specs.LinuxSeccompArg{{Index: 0, Value: 2, Op: specs.OpEqualTo}}},
-		{Names: []string{"read"}, Action: specs.ActTrap},
+		{Names: []string{"write"}, Action: specs.ActErrno, ErrnoRet: uintp(5), Args: a0(specs.OpEqualTo, 2)},
+		{Names: []string{"read"}, Action: specs.ActErrno, ErrnoRet: uintp(6), Args: a0(specs.OpEqualTo, 2)},
 		{Names: []string{"read"}, Action: specs.ActAllow},
+		{Names: []string{"close"}, Action: specs.ActAllow},
+		{Names: []string{"close"}, Action: specs.ActTrap},
+		{Names: []string{"open"}, Action: specs.ActErrno, ErrnoRet: uintp(5), Args: a0(specs.OpGreaterThan, 10)},
+		{Names: []string{"open"}, Action: specs.ActTrap, Args: a0(specs.OpGreaterThan, 5)},
 	}})
 	m := newVM(t, p)
-	if got := m.run(archX86_64, 1, 2); got != errno(5) {
-		t.Errorf("write(2): %#x", got)
-	}
-	if got := m.run(archX86_64, 1, 1); got != retAllow {
-		t.Errorf("write(1): %#x", got)
-	}
-	if got := m.run(archX86_64, 0); got != retAllow {
-		t.Errorf("read: %#x", got)
+	for _, c := range []struct {
+		nr   uint32
+		arg  uint64
+		want uint32
+	}{
+		{1, 2, retAllow}, {1, 1, retAllow},
+		{0, 2, retAllow},
+		{3, 0, retAllow},
+		{2, 11, errno(5)}, {2, 6, retTrap}, {2, 5, errno(unix.EPERM)},
+	} {
+		if got := m.run(archX86_64, c.nr, c.arg); got != c.want {
+			t.Errorf("nr %d arg %d: got %#x want %#x", c.nr, c.arg, got, c.want)
+		}
 	}
 }
 
@@ -414,11 +444,22 @@ func ref(s *specs.LinuxSeccomp, ab *abi, nr uint32, args []uint64) uint32 {
 		case specs.OpGreaterEqual:
 			return a >= v
 		case specs.OpMaskedEqual:
-			return a&v == v2
+			return a&v == v2&v
 		}
 		panic(c.Op)
 	}
-	uncond, haveUncond := def, false
+	// The first unconditional rule for nr decides.
+	for _, sc := range s.Syscalls {
+		r, _ := actionRet(sc.Action, sc.ErrnoRet, "")
+		if r == def || len(sc.Args) > 0 {
+			continue
+		}
+		for _, name := range sc.Names {
+			if n, ok := ab.table.lookup(name); ok && n == nr {
+				return r
+			}
+		}
+	}
 	maxNr := uint32(0)
 	named := false
 	for _, sc := range s.Syscalls {
@@ -444,7 +485,6 @@ func ref(s *specs.LinuxSeccomp, ab *abi, nr uint32, args []uint64) uint32 {
 			continue
 		}
 		if len(sc.Args) == 0 {
-			uncond, haveUncond = r, true
 			continue
 		}
 		idx := map[uint]bool{}
@@ -460,9 +500,6 @@ func ref(s *specs.LinuxSeccomp, ab *abi, nr uint32, args []uint64) uint32 {
 		if (len(idx) == len(sc.Args) && all) || (len(idx) != len(sc.Args) && any) {
 			return r
 		}
-	}
-	if haveUncond {
-		return uncond
 	}
 	if named && nr > maxNr && def != retAllow && def != retLog && def&0xffff0000 != retTrace {
 		return errno(unix.ENOSYS)

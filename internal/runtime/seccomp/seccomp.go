@@ -15,8 +15,13 @@
 //     the thread (libseccomp's bad-arch action);
 //   - architectures of other hosts (arm, s390x...) are accepted and ignored;
 //   - rules whose action equals the default action are dropped;
-//   - per syscall: conditional rules first, in profile order (first match
-//     wins), then the unconditional rule (the last one given), then default;
+//   - per syscall, as libseccomp 2.5 builds it: the first unconditional rule
+//     wins over any other rule; otherwise conditional rules are tried in
+//     profile order, the first match wins (libseccomp orders rules on
+//     different arguments by argument index instead, and refuses two rules
+//     with one condition and different actions; both only matter when rules
+//     overlap);
+//   - SCMP_CMP_MASKED_EQ compares (arg & value) with (valueTwo & value);
 //   - arguments compared more than once in one rule split into ORed rules;
 //   - on 32-bit ABIs (x86, x32) only the low 32 bits of arguments count;
 //   - ERRNO and TRACE without errnoRet use EPERM;
