@@ -81,7 +81,8 @@ func parseSubnets(reqs []SubnetRequest) ([]Subnet, error) {
 		}
 		for _, o := range out {
 			if o.Subnet.Overlaps(p) {
-				return nil, fmt.Errorf("Pool overlaps with other one on this address space: %w", errdefs.ErrInvalidArgument) //nolint:staticcheck // docker's message
+				//lint:ignore ST1005 docker's message, matched by clients
+				return nil, fmt.Errorf("Pool overlaps with other one on this address space: %w", errdefs.ErrInvalidArgument)
 			}
 		}
 		out = append(out, s)
@@ -129,7 +130,8 @@ func allocate(nb *bolt.Bucket, s Subnet, requested netip.Addr, owner string) (ne
 			return netip.Addr{}, fmt.Errorf("no available IP: requested address %s is out of range: %w", requested, errdefs.ErrInvalidArgument)
 		}
 		if ips.Get([]byte(requested.String())) != nil {
-			return netip.Addr{}, fmt.Errorf("Address already in use: %s: %w", requested, errdefs.ErrConflict) //nolint:staticcheck // docker's message
+			//lint:ignore ST1005 docker's message, matched by clients
+			return netip.Addr{}, fmt.Errorf("Address already in use: %s: %w", requested, errdefs.ErrConflict)
 		}
 		return requested, ips.Put([]byte(requested.String()), []byte(owner))
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/sys/unix"
 )
 
@@ -400,7 +401,8 @@ func (m *Manager) CreateNetwork(ctx context.Context, o CreateOptions) (Network, 
 	has4, has6 := false, false
 	for _, s := range subnets {
 		if overlapsAny(s.Subnet, used) {
-			return Network{}, fmt.Errorf("Pool overlaps with other one on this address space: %w", errdefs.ErrConflict) //nolint:staticcheck // docker's message
+			//lint:ignore ST1005 docker's message, matched by clients
+			return Network{}, fmt.Errorf("Pool overlaps with other one on this address space: %w", errdefs.ErrConflict)
 		}
 		has4 = has4 || s.Subnet.Addr().Is4()
 		has6 = has6 || s.Subnet.Addr().Is6()
@@ -692,7 +694,7 @@ func (m *Manager) removeLocked(_ context.Context, n *netState) error {
 	delete(m.nets, n.cfg.ID)
 	if err := m.cfg.DB.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketNetworks).DeleteBucket([]byte(n.cfg.ID))
-	}); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+	}); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 		return fmt.Errorf("store: %w", err)
 	}
 	return m.applyLocked()

@@ -28,11 +28,19 @@ func NewNamespace(ctx context.Context, path string) error {
 	f.Close()
 
 	errCh := make(chan error, 1)
-	// A fresh OS thread that never returns to the scheduler's pool: after
-	// unshare it belongs to the new namespace, so it is left locked and the
-	// Go runtime discards it when the goroutine ends.
+	// unshare moves the calling thread into the new namespace, so it runs on
+	// a locked thread that is moved back before it is unlocked. Leaving it
+	// locked instead would let the runtime discard it — except when it is
+	// the main thread, which Go cannot discard: that thread would stay in the
+	// container's namespace, and with it /proc/self/ns/net and /proc/net.
 	go func() {
 		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errCh <- err
+			return // thread discarded: nothing changed yet, but do not reuse it
+		}
+		defer orig.Close()
 		errCh <- func() error {
 			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 				return fmt.Errorf("unshare net: %w", err)
@@ -50,6 +58,9 @@ func NewNamespace(ctx context.Context, path string) error {
 			}
 			return nil
 		}()
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
 	}()
 	if err := <-errCh; err != nil {
 		_ = RemoveNamespace(path)

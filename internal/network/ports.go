@@ -210,7 +210,8 @@ func (m *Manager) reserve(p PortBinding) error {
 	k := p.key()
 	for o := range m.ports {
 		if o.proto == k.proto && o.port == k.port && (o.ip == k.ip || !o.ip.IsValid() || !k.ip.IsValid()) {
-			return fmt.Errorf("Bind for %s failed: port is already allocated: %w", k, errdefs.ErrConflict) //nolint:staticcheck // docker's message
+			//lint:ignore ST1005 docker's message, matched by clients
+			return fmt.Errorf("Bind for %s failed: port is already allocated: %w", k, errdefs.ErrConflict)
 		}
 	}
 	var fd int
