@@ -311,3 +311,23 @@ func TestApplyCancelled(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestApplyIDMap(t *testing.T) {
+	needRoot(t, "chown to shifted ids")
+	root := t.TempDir()
+	m := &IDMap{UIDs: []IDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}, GIDs: []IDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}}
+	data := mkTar(t, ent{h: tar.Header{Name: "f", Uid: 5, Gid: 6}, body: "x"}, ent{h: tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: "f", Uid: 1, Gid: 1}})
+	if _, err := apply(t, root, data, ApplyOptions{IDMap: m}); err != nil {
+		t.Fatal(err)
+	}
+	if st := lstat(t, filepath.Join(root, "f")); st.Uid != 100005 || st.Gid != 200006 {
+		t.Errorf("f owned by %d:%d", st.Uid, st.Gid)
+	}
+	if st := lstat(t, filepath.Join(root, "l")); st.Uid != 100001 || st.Gid != 200001 {
+		t.Errorf("l owned by %d:%d", st.Uid, st.Gid)
+	}
+	out := mkTar(t, ent{h: tar.Header{Name: "g", Uid: 70000}, body: "x"})
+	if _, err := apply(t, root, out, ApplyOptions{IDMap: m}); !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), `"g"`) {
+		t.Errorf("unmapped uid: %v", err)
+	}
+}

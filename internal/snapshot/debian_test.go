@@ -24,6 +24,9 @@ func TestDebianMatchesRootfs(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: mounts overlay")
 	}
+	if testing.Short() {
+		t.Skip("slow (unpacks 204 MB twice): not in -short")
+	}
 	layout := "/var/lib/berth-bench/images/debian-oci/blobs/sha256/"
 	layers := []string{
 		"44960cdaff32ed3285635d46fabcc053ca0719c0dd738acee740dc063e845de9",

@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"ContainerLayer", testContainerLayer},
 		{"ViewReadOnly", testViewReadOnly},
 		{"ManyLayers", testManyLayers},
+		{"ConcurrentPrepare", testConcurrentPrepare},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -519,4 +520,34 @@ func testManyLayers(t *testing.T, e *env) {
 			t.Error(err)
 		}
 	})
+}
+
+// testConcurrentPrepare: racing Prepares of one key (two pulls of the same
+// layer) leave exactly one snapshot and one directory.
+func testConcurrentPrepare(t *testing.T, e *env) {
+	e.commitLayer("L1", "", "a=1")
+	const n = 8
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			_, err := e.sn.Prepare(e.ctx, "same", "L1", nil)
+			errs <- err
+		}()
+	}
+	ok := 0
+	for i := 0; i < n; i++ {
+		err := <-errs
+		switch {
+		case err == nil:
+			ok++
+		case !errdefs.IsAlreadyExists(err):
+			t.Errorf("racing prepare: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d racing prepares succeeded, want 1", ok)
+	}
+	if d := e.dirs(); len(d) != 2 {
+		t.Errorf("directories after the race: %v, want 2", d)
+	}
 }
