@@ -482,8 +482,8 @@ func TestEventsStreamAndFilters(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ev := e.cli.Events(ctx, client.EventsListOptions{Filters: make(client.Filters).Add("event", "create").Add("container", "evt2")})
-	// Let the subscription reach the backend before emitting.
-	time.Sleep(50 * time.Millisecond)
+	// Events returns once the response header arrived, and the server
+	// subscribes before it sends the header: nothing below can be missed.
 	e.create(t, "evt1", &container.Config{}, nil)
 	e.create(t, "evt2", &container.Config{}, nil)
 	select {

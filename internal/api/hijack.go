@@ -105,19 +105,6 @@ func (h *hijacker) ready() error {
 	return h.headerErr
 }
 
-// headerWriter sends the header before the first output byte.
-type headerWriter struct {
-	h *hijacker
-	w io.Writer
-}
-
-func (hw *headerWriter) Write(p []byte) (int, error) {
-	if err := hw.h.ready(); err != nil {
-		return 0, err
-	}
-	return hw.w.Write(p)
-}
-
 // streamsFunc is what the backend calls to hijack (backend.StreamsFunc).
 func (h *hijacker) streamsFunc(wantOut, wantErr bool) backend.StreamsFunc {
 	return func(tty bool) (backend.AttachStreams, error) {
@@ -155,8 +142,10 @@ func (h *hijacker) streamsFunc(wantOut, wantErr bool) backend.StreamsFunc {
 			return backend.AttachStreams{}, err
 		}
 		var mu sync.Mutex
-		w := &headerWriter{h: h, w: conn}
-		h.streams.Ready = h.ready
+		if err := h.ready(); err != nil {
+			return backend.AttachStreams{}, err
+		}
+		w := conn
 		if h.wantIn {
 			h.streams.Stdin = &stdinReader{r: brw.Reader, conn: conn}
 		}

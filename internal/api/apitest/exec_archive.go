@@ -81,9 +81,6 @@ func (f *Fake) ExecStart(_ context.Context, execID string, opts backend.ExecStar
 	if err != nil {
 		return err
 	}
-	if err := streams.Ready(); err != nil {
-		return err
-	}
 	var mu sync.Mutex
 	out := func(stream, s string) {
 		mu.Lock()

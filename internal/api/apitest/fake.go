@@ -660,16 +660,17 @@ func (f *Fake) ContainerChanges(_ context.Context, id string) ([]container.Files
 
 // ContainerAttach implements backend.StreamBackend.
 func (f *Fake) ContainerAttach(ctx context.Context, id string, opts backend.AttachOptions) error {
+	// The lock is held across Streams (which sends the 101): the client
+	// cannot start the container before the attachment is registered.
 	f.mu.Lock()
 	c, err := f.findLocked(id)
 	if err != nil {
 		f.mu.Unlock()
 		return err
 	}
-	tty := c.cfg.Tty
-	f.mu.Unlock()
-	streams, err := opts.Streams(tty)
+	streams, err := opts.Streams(c.cfg.Tty)
 	if err != nil {
+		f.mu.Unlock()
 		return err
 	}
 	a := &attachment{done: make(chan struct{})}
@@ -679,7 +680,6 @@ func (f *Fake) ContainerAttach(ctx context.Context, id string, opts backend.Atta
 	if opts.Stderr {
 		a.stderr = streams.Stderr
 	}
-	f.mu.Lock()
 	if opts.Logs {
 		for _, m := range c.logs {
 			w := a.stdout
@@ -705,11 +705,6 @@ func (f *Fake) ContainerAttach(ctx context.Context, id string, opts backend.Atta
 		}
 	}
 	f.mu.Unlock()
-	// Registered: now let the client know, so that its start cannot
-	// produce output before we listen.
-	if err := streams.Ready(); err != nil {
-		return err
-	}
 	if !live {
 		return nil
 	}

@@ -120,14 +120,14 @@ type ContainerAdminBackend interface {
 type StreamBackend interface {
 	// ContainerAttach resolves id (errors returned before calling
 	// opts.Streams go out as ordinary HTTP errors), then calls
-	// opts.Streams(tty) exactly once to hijack the connection, registers
-	// the streams with the container, calls streams.Ready() (this sends
-	// the 101 the client waits for before it starts the container), and
-	// copies until the container exits (return nil; the API closes the connection,
+	// opts.Streams(tty) exactly once to hijack the connection and copies
+	// until the container exits (return nil; the API closes the connection,
 	// which is the client's EOF), the client detaches with opts.DetachKeys,
 	// or ctx is cancelled. With opts.Logs, replay the log first; with
-	// !opts.Stream, return after the replay. Output written before start
-	// must not be lost: attach before start sees everything.
+	// !opts.Stream, return after the replay. Streams sends the 101 the
+	// docker CLI waits for before it starts the container, so register
+	// the attach with the container (e.g. as a pending attach) BEFORE
+	// calling Streams: output of a start that follows must not be lost.
 	// Stdin EOF (client half-close) closes the container's stdin if the
 	// container has StdinOnce (docker run -i); otherwise it only ends the
 	// stdin copy.
@@ -311,24 +311,17 @@ type CommitOptions struct {
 // docker's 8-byte-header frames. Stdin is nil unless the client asked for
 // it; it returns io.EOF when the client half-closes. Writes are safe from
 // several goroutines.
-//
-// Ready sends the response header (101 UPGRADED) to the client. Call it
-// once the streams are registered with the container: the docker CLI
-// starts the container as soon as it sees the header, so output produced
-// between the header and the registration would be lost. The first write
-// to Stdout/Stderr, and the end of the backend call, send it too.
 type AttachStreams struct {
 	Stdin  io.ReadCloser
 	Stdout io.Writer
 	Stderr io.Writer
-	Ready  func() error
 }
 
-// StreamsFunc hijacks the connection and returns the streams; tty selects
-// raw vs multiplexed framing. Call it once, after validating the request
-// (errors before it are ordinary HTTP errors), then register the streams
-// and call Ready. The API closes the connection when the backend method
-// returns.
+// StreamsFunc hijacks the connection, sends the response header (101
+// UPGRADED) and returns the streams; tty selects raw vs multiplexed
+// framing. Call it once, after validating the request (errors before it
+// are ordinary HTTP errors). The API closes the connection when the
+// backend method returns.
 type StreamsFunc func(tty bool) (AttachStreams, error)
 
 // AttachOptions for POST /containers/{id}/attach.
