@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -329,5 +330,40 @@ func TestApplyIDMap(t *testing.T) {
 	out := mkTar(t, ent{h: tar.Header{Name: "g", Uid: 70000}, body: "x"})
 	if _, err := apply(t, root, out, ApplyOptions{IDMap: m}); !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), `"g"`) {
 		t.Errorf("unmapped uid: %v", err)
+	}
+}
+
+// TestApplyGNUSparse: a sparse file archived by GNU tar --sparse comes out
+// with the right content (holes read back as zeros).
+func TestApplyGNUSparse(t *testing.T) {
+	if _, err := exec.LookPath("tar"); err != nil {
+		t.Skip("needs GNU tar to build a sparse archive")
+	}
+	src := t.TempDir()
+	f, err := os.Create(filepath.Join(src, "sparse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("head"), 0)
+	f.WriteAt([]byte("tail"), 8<<20)
+	f.Close()
+	for _, format := range []string{"gnu", "posix"} {
+		out, err := exec.Command("tar", "--sparse", "--format="+format, "-C", src, "-cf", "-", "sparse").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := t.TempDir()
+		if _, err := apply(t, dst, out, ApplyOptions{}); err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		b, err := os.ReadFile(filepath.Join(dst, "sparse"))
+		if err != nil || len(b) != 8<<20+4 || string(b[:4]) != "head" || string(b[8<<20:]) != "tail" || bytes.Count(b[4:8<<20], []byte{0}) != 8<<20-4 {
+			t.Errorf("%s: sparse file content wrong (%d bytes, %v)", format, len(b), err)
+		}
+		// And cut mid-way, a clear truncation error.
+		cut := bytes.Index(out, []byte("tail"))
+		if _, err := apply(t, t.TempDir(), out[:cut], ApplyOptions{}); !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), `"sparse"`) {
+			t.Errorf("%s: truncated sparse archive: %v", format, err)
+		}
 	}
 }

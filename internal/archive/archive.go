@@ -120,13 +120,13 @@ func Decompress(r io.Reader) (io.ReadCloser, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
-		return readahead(zr), nil
+		return maybeReadahead(zr), nil
 	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<30))
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
-		return readahead(zr.IOReadCloser()), nil
+		return maybeReadahead(zr.IOReadCloser()), nil
 	case bytes.HasPrefix(magic, []byte("BZh")):
 		return io.NopCloser(bzip2.NewReader(br)), nil
 	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
@@ -150,4 +150,14 @@ func SyncDir(ctx context.Context, dir string) error {
 		return fmt.Errorf("syncfs %s: %w", dir, err)
 	}
 	return nil
+}
+
+// noReadahead turns the decompression goroutine off (benchmarks compare).
+var noReadahead bool
+
+func maybeReadahead(rc io.ReadCloser) io.ReadCloser {
+	if noReadahead {
+		return rc
+	}
+	return readahead(rc)
 }

@@ -130,6 +130,15 @@ func BenchmarkApply(b *testing.B) { benchLayer(b); benchApply(b, benchTar, false
 // (MB/s of uncompressed tar).
 func BenchmarkApplyGzip(b *testing.B) { benchLayer(b); benchApply(b, benchGz, true) }
 
+// BenchmarkApplyGzipNoReadahead: the same without the decompression
+// goroutine.
+func BenchmarkApplyGzipNoReadahead(b *testing.B) {
+	noReadahead = true
+	defer func() { noReadahead = false }()
+	benchLayer(b)
+	benchApply(b, benchGz, true)
+}
+
 // BenchmarkGunzip: decompression alone, the floor for BenchmarkApplyGzip.
 func BenchmarkGunzip(b *testing.B) {
 	benchLayer(b)
