@@ -80,7 +80,7 @@ func Run(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) 
 			_ = c.api.Close()
 		}
 	}()
-	root := c.newRootCommand()
+	root := c.newRootCommand(args)
 	root.SetArgs(args)
 	root.SetIn(in)
 	root.SetOut(out)
@@ -224,7 +224,7 @@ func (c *CLI) Out() io.Writer { return c.out }
 // Err returns stderr.
 func (c *CLI) Err() io.Writer { return c.err }
 
-func (c *CLI) newRootCommand() *cobra.Command {
+func (c *CLI) newRootCommand(args []string) *cobra.Command {
 	var showVersion bool
 	root := &cobra.Command{
 		Use:              "berth [OPTIONS] COMMAND [ARG...]",
@@ -264,28 +264,24 @@ func (c *CLI) newRootCommand() *cobra.Command {
 		&cobra.Group{ID: "swarm", Title: "Swarm Commands:"},
 		&cobra.Group{ID: "other", Title: "Commands:"},
 	)
-	add := func(group string, cmds ...*cobra.Command) {
-		for _, cmd := range cmds {
-			cmd.GroupID = group
-			root.AddCommand(cmd)
+	// Only the invoked command is built (with its flags); help and
+	// completion need them all. This keeps `berth ps` from constructing
+	// the hundred-odd flags of run/create.
+	want := c.commandName(args)
+	for _, a := range args {
+		if a == "--help" {
+			want = "" // help shows aliases from the management groups too
 		}
 	}
-	add("common",
-		c.newRunCommand(), c.newExecCommand(), c.newPsCommand(), c.newPullCommand(), c.newPushCommand(),
-		c.newImagesCommand(), c.newLoginCommand(), c.newLogoutCommand(), c.newSearchCommand(),
-		c.newVersionCommand(), c.newInfoCommand())
-	add("management",
-		c.newContainerCommand(), c.newImageCommand(), c.newNetworkCommand(), c.newPluginCommand(),
-		c.newSystemCommand(), c.newVolumeCommand())
-	add("swarm", c.newConfigCommand(), c.newSecretCommand())
-	add("other",
-		c.newAttachCommand(), c.newCommitCommand(), c.newCpCommand(), c.newCreateCommand(),
-		c.newDiffCommand(), c.newEventsCommand(), c.newExportCommand(), c.newHistoryCommand(),
-		c.newImportCommand(), c.newInspectCommand(), c.newKillCommand(), c.newLoadCommand(),
-		c.newLogsCommand(), c.newPauseCommand(), c.newPortCommand(), c.newRenameCommand(),
-		c.newRestartCommand(), c.newRmCommand(), c.newRmiCommand(), c.newSaveCommand(),
-		c.newStartCommand(), c.newStatsCommand(), c.newStopCommand(), c.newTagCommand(),
-		c.newTopCommand(), c.newUnpauseCommand(), c.newUpdateCommand(), c.newWaitCommand())
+	versionOnly := want == "" && len(args) == 1 && (args[0] == "-v" || args[0] == "--version")
+	for _, e := range c.commandTable() {
+		if versionOnly || want != "" && want != e.name {
+			continue
+		}
+		cmd := e.build()
+		cmd.GroupID = e.group
+		root.AddCommand(cmd)
+	}
 	root.SetCompletionCommandGroupID("other")
 	root.InitDefaultHelpCmd()
 	// cobra adds "completion" itself when it is invoked (kept lazy).
@@ -297,6 +293,62 @@ func (c *CLI) newRootCommand() *cobra.Command {
 	addHelpFlags(root)
 	setHelpTemplates(root)
 	return root
+}
+
+type cmdEntry struct {
+	name, group string
+	build       func() *cobra.Command
+}
+
+// commandTable lists the top-level commands in docker's help order.
+func (c *CLI) commandTable() []cmdEntry {
+	e := func(group, name string, build func() *cobra.Command) cmdEntry { return cmdEntry{name, group, build} }
+	return []cmdEntry{
+		e("common", "run", c.newRunCommand), e("common", "exec", c.newExecCommand), e("common", "ps", c.newPsCommand),
+		e("common", "pull", c.newPullCommand), e("common", "push", c.newPushCommand), e("common", "images", c.newImagesCommand),
+		e("common", "login", c.newLoginCommand), e("common", "logout", c.newLogoutCommand), e("common", "search", c.newSearchCommand),
+		e("common", "version", c.newVersionCommand), e("common", "info", c.newInfoCommand),
+		e("management", "container", c.newContainerCommand), e("management", "image", c.newImageCommand),
+		e("management", "network", c.newNetworkCommand), e("management", "plugin", c.newPluginCommand),
+		e("management", "system", c.newSystemCommand), e("management", "volume", c.newVolumeCommand),
+		e("swarm", "config", c.newConfigCommand), e("swarm", "secret", c.newSecretCommand),
+		e("other", "attach", c.newAttachCommand), e("other", "commit", c.newCommitCommand), e("other", "cp", c.newCpCommand),
+		e("other", "create", c.newCreateCommand), e("other", "diff", c.newDiffCommand), e("other", "events", c.newEventsCommand),
+		e("other", "export", c.newExportCommand), e("other", "history", c.newHistoryCommand), e("other", "import", c.newImportCommand),
+		e("other", "inspect", c.newInspectCommand), e("other", "kill", c.newKillCommand), e("other", "load", c.newLoadCommand),
+		e("other", "logs", c.newLogsCommand), e("other", "pause", c.newPauseCommand), e("other", "port", c.newPortCommand),
+		e("other", "rename", c.newRenameCommand), e("other", "restart", c.newRestartCommand), e("other", "rm", c.newRmCommand),
+		e("other", "rmi", c.newRmiCommand), e("other", "save", c.newSaveCommand), e("other", "start", c.newStartCommand),
+		e("other", "stats", c.newStatsCommand), e("other", "stop", c.newStopCommand), e("other", "tag", c.newTagCommand),
+		e("other", "top", c.newTopCommand), e("other", "unpause", c.newUnpauseCommand), e("other", "update", c.newUpdateCommand),
+		e("other", "wait", c.newWaitCommand),
+	}
+}
+
+// commandName finds the command word after the global options; "" means
+// build every command (help, completion, unknown words, no command).
+func (c *CLI) commandName(args []string) string {
+	valued := map[string]bool{"-H": true, "--host": true, "--config": true, "-l": true, "--log-level": true,
+		"--tlscacert": true, "--tlscert": true, "--tlskey": true, "-c": true, "--context": true}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return ""
+		}
+		if strings.HasPrefix(a, "-") {
+			if valued[a] {
+				i++
+			}
+			continue
+		}
+		for _, e := range c.commandTable() {
+			if e.name == a {
+				return a
+			}
+		}
+		return ""
+	}
+	return ""
 }
 
 // addHelpFlags gives every command docker's "--help" without the "-h"
