@@ -106,8 +106,11 @@ type TarOptions struct {
 }
 
 // Decompress sniffs gzip, zstd and bzip2 and returns the uncompressed
-// stream; anything else is passed through as plain tar. Closing the result
-// does not close r.
+// stream; anything else is passed through as plain tar. Compressed streams
+// are inflated ahead on a goroutine. Closing the result does not close r and
+// does not wait for that goroutine's read of r in flight: close r after it
+// to unblock such a read (r must tolerate Close during Read, as *os.File
+// does).
 func Decompress(r io.Reader) (io.ReadCloser, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	magic, err := br.Peek(6)
