@@ -26,7 +26,7 @@ import (
 // through Config.HostNetns, so all traffic stays in namespaces the tests
 // create and the real host's firewall (dockerd's) is not involved.
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces, bridges, veths and nftables tables")
@@ -37,7 +37,7 @@ func needRoot(t *testing.T) {
 }
 
 type testEnv struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	hostNS  string
 	outside string
@@ -45,7 +45,7 @@ type testEnv struct {
 	resolv  string
 }
 
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t testing.TB) *testEnv {
 	needRoot(t)
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -98,7 +98,7 @@ func (e *testEnv) container(name string) string {
 	return p
 }
 
-func nsHandle(t *testing.T, path string) *netlink.Handle {
+func nsHandle(t testing.TB, path string) *netlink.Handle {
 	t.Helper()
 	ns, err := netns.GetFromPath(path)
 	must(t, err)
@@ -109,7 +109,7 @@ func nsHandle(t *testing.T, path string) *netlink.Handle {
 	return h
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func mustAddr(s string) *netlink.Addr {
 
 // serve runs a TCP (or UDP) server in the namespace at path that answers
 // every line (datagram) with "<tag> <peer address>".
-func serve(t *testing.T, path, network, addr, tag string) {
+func serve(t testing.TB, path, network, addr, tag string) {
 	t.Helper()
 	var ln net.Listener
 	var pc net.PacketConn
