@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +18,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.etcd.io/bbolt"
 
-	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/image/content"
 )
 
@@ -521,7 +521,7 @@ func (s *Store) unpackOnce(ctx context.Context, j *layerJob, ps *progressSink) (
 			ps.emit(ProgressEvent{ID: id, Status: StatusExtracting, Current: n, Total: j.desc.Size})
 		}
 	}
-	dr, err := archive.Decompress(counted)
+	dr, err := s.decompressLayer(ctx, counted)
 	if err != nil {
 		return 0, s.blobError(ctx, j, fmt.Errorf("layer %s: decompress: %w", j.desc.Digest, err))
 	}
@@ -547,6 +547,9 @@ func (s *Store) unpackOnce(ctx context.Context, j *layerJob, ps *progressSink) (
 	}
 	size, err := s.layers.Unpack(ctx, j.chainID, j.parent, tr, verify)
 	if err != nil {
+		if !strings.Contains(err.Error(), j.desc.Digest.String()) {
+			err = fmt.Errorf("layer %s: %w", j.desc.Digest, err)
+		}
 		return 0, s.blobError(ctx, j, err)
 	}
 	return size, nil

@@ -461,18 +461,24 @@ func (i *Ingest) NewReader(ctx context.Context) (io.ReadCloser, error) {
 }
 
 type followReader struct {
-	sh   *sharedIngest
-	f    *os.File
-	ctx  context.Context
-	off  int64
-	stop func() bool
+	// closed is guarded by sh.mu; Close wakes a Read blocked at the end.
+	closed bool
+	sh     *sharedIngest
+	f      *os.File
+	ctx    context.Context
+	off    int64
+	stop   func() bool
 }
 
 func (r *followReader) Read(p []byte) (int, error) {
 	sh := r.sh
 	sh.mu.Lock()
-	for r.off >= sh.written && !sh.finished && r.ctx.Err() == nil {
+	for r.off >= sh.written && !sh.finished && r.ctx.Err() == nil && !r.closed {
 		sh.cond.Wait()
+	}
+	if r.closed {
+		sh.mu.Unlock()
+		return 0, os.ErrClosed
 	}
 	avail, finished, ferr := sh.written-r.off, sh.finished, sh.err
 	sh.mu.Unlock()
@@ -498,5 +504,13 @@ func (r *followReader) Read(p []byte) (int, error) {
 
 func (r *followReader) Close() error {
 	r.stop()
+	r.sh.mu.Lock()
+	if r.closed {
+		r.sh.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.sh.mu.Unlock()
+	r.sh.cond.Broadcast()
 	return r.f.Close()
 }

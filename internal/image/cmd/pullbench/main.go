@@ -25,19 +25,20 @@ func main() {
 	jobs := flag.Int("jobs", 3, "parallel blob downloads")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	verbose := flag.Bool("v", false, "print progress events")
+	igzip := flag.String("igzip", "", `igzip binary ("" = from PATH, "off" = Go's inflater)`)
 	noUnpack := flag.Bool("nounpack", false, "download and verify only (no snapshots), like skopeo copy")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: pullbench [flags] REF")
 		os.Exit(2)
 	}
-	if err := run(*root, flag.Arg(0), *native, *sync, *noUnpack, *jobs, *cpuprofile, *verbose); err != nil {
+	if err := run(*root, flag.Arg(0), *native, *sync, *noUnpack, *jobs, *igzip, *cpuprofile, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "pullbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(root, ref string, native, sync, noUnpack bool, jobs int, cpuprofile string, verbose bool) error {
+func run(root, ref string, native, sync, noUnpack bool, jobs int, igzip, cpuprofile string, verbose bool) error {
 	ctx := context.Background()
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
@@ -72,7 +73,7 @@ func run(root, ref string, native, sync, noUnpack bool, jobs int, cpuprofile str
 		layers = nil
 	}
 	st, err := image.New(ctx, image.Options{
-		Root: filepath.Join(root, "content"), DB: db, SyncBlobs: sync, MaxConcurrentDownloads: jobs, Layers: layers,
+		Root: filepath.Join(root, "content"), DB: db, SyncBlobs: sync, MaxConcurrentDownloads: jobs, Layers: layers, Igzip: igzip,
 	})
 	if err != nil {
 		return err
