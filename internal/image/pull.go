@@ -220,7 +220,7 @@ func (s *Store) pullOne(ctx context.Context, named reference.Named, plat Platfor
 	} else if d, ok := named.(reference.Digested); ok {
 		tagOrDigest = d.Digest().String()
 	}
-	ps.emit(ProgressEvent{ID: tagOrDigest, Status: "Pulling from " + reference.FamiliarName(named)})
+	ps.emit(ProgressEvent{ID: tagOrDigest, Status: "Pulling from " + reference.Path(named)})
 
 	res, err := s.resolve(ctx, named, plat, creds)
 	if err != nil {
@@ -251,10 +251,15 @@ func (s *Store) pullOne(ctx context.Context, named reference.Named, plat Platfor
 			FamiliarString(named), res.manifest.Digest, len(m.Layers), m.Config.Digest, len(cfg.RootFS.DiffIDs), errdefs.ErrInvalidArgument)
 	}
 
+	// "Image is up to date" only when this name already meant this image.
 	existed := false
-	if _, err := s.getRecord(m.Config.Digest); err == nil {
-		existed = true
-	}
+	_ = s.db.View(func(tx *bbolt.Tx) error {
+		var nr nameRecord
+		if ok, _ := getJSON(bucket(tx, bktNames), []byte(named.String()), &nr); ok {
+			existed = nr.ImageID == m.Config.Digest && nr.Target.Digest == res.target.Digest
+		}
+		return nil
+	})
 	rec, err := s.unpackImage(ctx, res.cl, res.manifest, &m, &cfg, ps)
 	if err != nil {
 		return nil, false, fmt.Errorf("pull %s: %w", FamiliarString(named), err)

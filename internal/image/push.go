@@ -52,7 +52,7 @@ func (s *Store) Push(ctx context.Context, ref string, opts PushOptions) (*PushRe
 	}
 	ps := &progressSink{fn: opts.Progress}
 	defer ps.close()
-	ps.emit(ProgressEvent{Status: "The push refers to repository [" + reference.FamiliarName(named) + "]"})
+	ps.emit(ProgressEvent{Status: "The push refers to repository [" + named.Name() + "]"})
 
 	eps, err := s.endpoints(named, true)
 	if err != nil {
