@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
 	"github.com/moby/term"
@@ -223,6 +224,11 @@ func printInfo(w io.Writer, i *system.Info) {
 	if i.InitBinary != "" {
 		p(" Init Binary: %s", i.InitBinary)
 	}
+	if i.ContainerdCommit.ID != "" || i.RuncCommit.ID != "" {
+		p(" containerd version: %s", i.ContainerdCommit.ID)
+		p(" runc version: %s", i.RuncCommit.ID)
+		p(" init version: %s", i.InitCommit.ID)
+	}
 	if len(i.SecurityOptions) > 0 {
 		p(" Security Options:")
 		for _, o := range i.SecurityOptions {
@@ -411,6 +417,9 @@ func (c *CLI) newDfCommand() *cobra.Command {
 				{"Containers", fmt.Sprint(du.Containers.TotalCount), fmt.Sprint(du.Containers.ActiveCount), humanSize(du.Containers.TotalSize), pct(du.Containers.Reclaimable, du.Containers.TotalSize)},
 				{"Local Volumes", fmt.Sprint(du.Volumes.TotalCount), fmt.Sprint(du.Volumes.ActiveCount), humanSize(du.Volumes.TotalSize), pct(du.Volumes.Reclaimable, du.Volumes.TotalSize)},
 				{"Build Cache", fmt.Sprint(du.BuildCache.TotalCount), fmt.Sprint(du.BuildCache.ActiveCount), humanSize(du.BuildCache.TotalSize), pct(du.BuildCache.Reclaimable, du.BuildCache.TotalSize)},
+			}
+			if verbose && format == "" {
+				return printDfVerbose(c.out, &du)
 			}
 			if format == "" {
 				tw := newTableWriter(c.out)
@@ -657,4 +666,62 @@ func (c *CLI) newLogoutCommand() *cobra.Command {
 			return cf.save()
 		},
 	}
+}
+
+// printDfVerbose renders `system df -v` in docker's four sections.
+func printDfVerbose(out io.Writer, du *client.DiskUsageResult) error {
+	now := time.Now()
+	fmt.Fprint(out, "Images space usage:\n\n")
+	tw := newTableWriter(out)
+	fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS")
+	// One row per image, named by its first tag (as docker prints it).
+	seen := map[string]bool{}
+	var rows []imageRow
+	for _, img := range du.Images.Items {
+		tags := append([]string(nil), img.RepoTags...)
+		sort.Strings(tags)
+		img.RepoTags = tags
+		for _, r := range imageRows([]image.Summary{img}, true, now) {
+			if ir := r.(imageRow); !seen[ir.img.ID] {
+				seen[ir.img.ID] = true
+				rows = append(rows, ir)
+			}
+		}
+	}
+	for _, ir := range rows {
+		shared := ir.img.SharedSize
+		if shared < 0 {
+			shared = 0
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", ir.repo, ir.tag, ir.ID(), ir.CreatedSince(), humanSize(ir.img.Size),
+			humanSize(shared), humanSizeP(ir.img.Size-shared, 4), max(ir.img.Containers, 0))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprint(out, "\nContainers space usage:\n\n")
+	tw = newTableWriter(out)
+	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES")
+	for _, ct := range du.Containers.Items {
+		r := psRow{c: ct, trunc: true, now: now}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID(), r.Image(), r.Command(), r.LocalVolumes(),
+			humanSize(ct.SizeRw), r.RunningFor(), r.Status(), r.Names())
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprint(out, "\nLocal Volumes space usage:\n\n")
+	tw = newTableWriter(out)
+	fmt.Fprintln(tw, "VOLUME NAME\tLINKS\tSIZE")
+	for _, v := range du.Volumes.Items {
+		r := volumeRow{v}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Name(), r.Links(), r.Size())
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nBuild cache usage: %s\n\n", humanSize(du.BuildCache.TotalSize))
+	tw = newTableWriter(out)
+	fmt.Fprintln(tw, "CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED")
+	return tw.Flush()
 }
