@@ -175,12 +175,12 @@ func allocate(nb *bolt.Bucket, s Subnet, requested netip.Addr, owner string) (ne
 	return netip.Addr{}, fmt.Errorf("no available IPv%d addresses on this network's address pools: %s: %w", map[bool]int{true: 4, false: 6}[s.Subnet.Addr().Is4()], s.Subnet, errdefs.ErrUnavailable)
 }
 
-// release frees a (no error if it was not allocated).
-func release(nb *bolt.Bucket, a netip.Addr) error {
+// release frees a if owner holds it (no error if it was not allocated).
+func release(nb *bolt.Bucket, a netip.Addr, owner string) error {
 	if !a.IsValid() {
 		return nil
 	}
-	if ips := nb.Bucket([]byte("ips")); ips != nil {
+	if ips := nb.Bucket([]byte("ips")); ips != nil && string(ips.Get([]byte(a.String()))) == owner {
 		return ips.Delete([]byte(a.String()))
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,6 +67,7 @@ type Manager struct {
 	ports    map[portKey]int // host port reservations: bound, non-listening sockets
 	nextPort int
 	dns      map[string]*dnsServer // by container id
+	bg       sync.WaitGroup        // background store updates (Release)
 	upstream []netip.AddrPort      // host resolvers for the embedded DNS
 	warnings []string
 }
@@ -218,6 +220,7 @@ func (m *Manager) Warnings() []string {
 // Close stops the embedded DNS servers and releases port reservations;
 // kernel state stays for the next daemon (see Manager).
 func (m *Manager) Close() {
+	m.bg.Wait()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for id, s := range m.dns {
@@ -947,32 +950,44 @@ func (m *Manager) dropEndpoint(n *netState, ep *EndpointInfo, keepVeth ...bool) 
 			}
 		}
 	}
+	m.forget(n, ep)
+	if err := m.cfg.DB.Update(func(tx *bolt.Tx) error { return unstore(tx, n.cfg.ID, ep) }); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// forget drops an endpoint from memory: ports, DNS server. Caller holds m.mu.
+func (m *Manager) forget(n *netState, ep *EndpointInfo) {
 	for _, p := range ep.Ports {
 		m.unreserve(p)
 	}
 	delete(n.eps, ep.ContainerID)
-	if err := m.cfg.DB.Update(func(tx *bolt.Tx) error {
-		nb, err := netBucket(tx, n.cfg.ID)
-		if err != nil {
-			return err
-		}
-		if err := release(nb, ep.IPv4.Addr()); err != nil {
-			return err
-		}
-		if err := release(nb, ep.IPv6.Addr()); err != nil {
-			return err
-		}
-		if eb := nb.Bucket(bucketEndpoints); eb != nil {
-			return eb.Delete([]byte(ep.ContainerID))
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
 	if _, still := m.containersWithDNS()[ep.ContainerID]; !still {
 		if s := m.dns[ep.ContainerID]; s != nil {
 			s.close()
 			delete(m.dns, ep.ContainerID)
+		}
+	}
+}
+
+// unstore deletes an endpoint's record and addresses if they are still
+// this endpoint's (a late background release must not free a newer one).
+func unstore(tx *bolt.Tx, netID string, ep *EndpointInfo) error {
+	nb, err := netBucket(tx, netID)
+	if err != nil {
+		return nil // network removed meanwhile
+	}
+	if err := release(nb, ep.IPv4.Addr(), ep.ContainerID); err != nil {
+		return err
+	}
+	if err := release(nb, ep.IPv6.Addr(), ep.ContainerID); err != nil {
+		return err
+	}
+	if eb := nb.Bucket(bucketEndpoints); eb != nil {
+		var cur EndpointInfo
+		if v := eb.Get([]byte(ep.ContainerID)); v != nil && json.Unmarshal(v, &cur) == nil && cur.IPv4 == ep.IPv4 && cur.IPv6 == ep.IPv6 {
+			return eb.Delete([]byte(ep.ContainerID))
 		}
 	}
 	return nil
@@ -1006,21 +1021,46 @@ func (m *Manager) Disconnect(_ context.Context, ref, containerID string) error {
 // it when a container stops, then removes the namespace: deleting a veth
 // synchronously costs ~20 ms here (RTM_DELLINK waits for an RCU grace
 // period), namespace teardown does it in the background for free.
+//
+// The store is updated in the background: until that commit an address
+// merely stays taken (never handed out twice), and if the daemon dies
+// first, New drops endpoints whose namespace is gone. Close waits for it.
 func (m *Manager) Release(_ context.Context, containerID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var errs []error
+	type gone struct {
+		netID string
+		ep    *EndpointInfo
+	}
+	var drop []gone
 	ports := false
 	for _, n := range m.nets {
 		if ep, ok := n.eps[containerID]; ok {
 			ports = ports || len(ep.Ports) > 0
-			errs = append(errs, m.dropEndpoint(n, ep, true))
+			m.forget(n, ep)
+			drop = append(drop, gone{n.cfg.ID, ep})
 		}
 	}
-	if ports {
-		errs = append(errs, m.applyLocked())
+	if len(drop) > 0 {
+		m.bg.Add(1)
+		go func() {
+			defer m.bg.Done()
+			if err := m.cfg.DB.Update(func(tx *bolt.Tx) error {
+				for _, g := range drop {
+					if err := unstore(tx, g.netID, g.ep); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				m.log.Warn("network: release not stored; repaired at next start", "container", containerID, "err", err)
+			}
+		}()
 	}
-	return errors.Join(errs...)
+	if ports {
+		return m.applyLocked()
+	}
+	return nil
 }
 
 // DisconnectAll detaches a container from every network it is on.

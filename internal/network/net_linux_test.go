@@ -495,3 +495,40 @@ func TestBridgeEndToEnd(t *testing.T) {
 		t.Fatalf("left behind: links %v, tables %q", links, tables)
 	}
 }
+
+func TestRelease(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	m := e.manager("berth0")
+	a, b := e.container("a"), e.container("b")
+	ea, err := m.Connect(ctx, "bridge", Endpoint{ContainerID: "a", NetnsPath: a, Ports: []PortBinding{{ContainerPort: 80, HostPort: 8080}}})
+	must(t, err)
+	must(t, m.Release(ctx, "a"))
+	if len(m.ContainerEndpoints(ctx, "a")) != 0 {
+		t.Fatal("released endpoint still listed")
+	}
+	// the port is free again at once, the address is not reused
+	eb, err := m.Connect(ctx, "bridge", Endpoint{ContainerID: "b", NetnsPath: b, Ports: []PortBinding{{ContainerPort: 80, HostPort: 8080}}})
+	must(t, err)
+	if eb.IPv4 == ea.IPv4 {
+		t.Fatalf("address reused: %s", eb.IPv4)
+	}
+	m.Close() // waits for the background store update
+	m = e.manager("berth0")
+	defer m.Close()
+	if len(m.ContainerEndpoints(ctx, "a")) != 0 || len(m.ContainerEndpoints(ctx, "b")) != 1 {
+		t.Fatalf("after restart: a %v, b %v", m.ContainerEndpoints(ctx, "a"), m.ContainerEndpoints(ctx, "b"))
+	}
+	// a's veth dies with its namespace
+	must(t, RemoveNamespace(a))
+	h := nsHandle(t, e.hostNS)
+	for i := 0; ; i++ {
+		if _, err := h.LinkByName(ea.HostVeth); err != nil {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("veth %s outlived its namespace", ea.HostVeth)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

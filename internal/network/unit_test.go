@@ -82,7 +82,7 @@ func TestAllocate(t *testing.T) {
 		return out.String(), err
 	}
 	free := func(a string) {
-		_ = db.Update(func(tx *bolt.Tx) error { return release(tx.Bucket([]byte("n")), netip.MustParseAddr(a)) })
+		_ = db.Update(func(tx *bolt.Tx) error { return release(tx.Bucket([]byte("n")), netip.MustParseAddr(a), "c") })
 	}
 	var got []string
 	for i := 0; i < 5; i++ { // .2-.6: .0 network, .1 gateway, .7 broadcast
