@@ -153,53 +153,81 @@ func (c *CLI) newStatsCommand() *cobra.Command {
 	return cmd
 }
 
+// statsSet holds one collector per container, in display order.
+type statsSet struct {
+	mu      sync.Mutex
+	order   []string
+	entries map[string]*statsEntry
+}
+
+func (s *statsSet) rows() []any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rows := make([]any, 0, len(s.order))
+	for _, id := range s.order {
+		rows = append(rows, *s.entries[id])
+	}
+	return rows
+}
+
+func (s *statsSet) remove(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.entries, id)
+	for i, o := range s.order {
+		if o == id {
+			s.order = append(s.order[:i], s.order[i+1:]...)
+			break
+		}
+	}
+}
+
 func (c *CLI) runStats(ctx context.Context, names []string, all, noStream, noTrunc bool, format string) error {
 	api, err := c.Client()
 	if err != nil {
 		return err
 	}
-	ids := names
-	if len(names) == 0 {
-		res, err := api.ContainerList(ctx, client.ContainerListOptions{All: all})
-		if err != nil {
-			return err
-		}
-		for _, ct := range res.Items {
-			ids = append(ids, ct.ID)
-		}
-	}
-	var mu sync.Mutex
-	entries := make([]statsEntry, len(ids))
-	for i, id := range ids {
-		entries[i] = statsEntry{id: id, name: id, trunc: !noTrunc}
-	}
-	lf := listFormat{format: format, table: statsTable, headers: statsHeaders}
-	render := func(w io.Writer) error {
-		mu.Lock()
-		rows := make([]any, len(entries))
-		for i, e := range entries {
-			rows[i] = e
-		}
-		mu.Unlock()
-		return lf.render(w, rows)
-	}
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	set := &statsSet{entries: map[string]*statsEntry{}}
 	var wg sync.WaitGroup
+	var errMu sync.Mutex
 	var firstErr error
-	for i, id := range ids {
+	watchAll := len(names) == 0
+
+	// collect streams one container's samples into its entry. Containers
+	// that go away are dropped from the table when watching all of them.
+	collect := func(id string) {
+		set.mu.Lock()
+		if _, ok := set.entries[id]; ok {
+			set.mu.Unlock()
+			return
+		}
+		set.entries[id] = &statsEntry{id: id, name: id, trunc: !noTrunc}
+		set.order = append(set.order, id)
+		set.mu.Unlock()
 		wg.Add(1)
-		go func(i int, id string) {
+		go func() {
 			defer wg.Done()
-			res, err := api.ContainerStats(ctx, id, client.ContainerStatsOptions{Stream: !noStream})
-			if err != nil {
-				mu.Lock()
-				entries[i].err = err
-				if firstErr == nil && len(names) > 0 {
+			fail := func(err error) {
+				if watchAll && !noStream {
+					set.remove(id)
+					return
+				}
+				set.mu.Lock()
+				if e := set.entries[id]; e != nil {
+					e.err = err
+				}
+				set.mu.Unlock()
+				errMu.Lock()
+				if firstErr == nil && !watchAll {
 					firstErr = err
 				}
-				mu.Unlock()
+				errMu.Unlock()
+			}
+			res, err := api.ContainerStats(ctx, id, client.ContainerStatsOptions{Stream: !noStream})
+			if err != nil {
+				fail(err)
 				return
 			}
 			defer res.Body.Close()
@@ -207,10 +235,9 @@ func (c *CLI) runStats(ctx context.Context, names []string, all, noStream, noTru
 			for {
 				var v container.StatsResponse
 				if err := dec.Decode(&v); err != nil {
-					if !errors.Is(err, io.EOF) && ctx.Err() == nil {
-						mu.Lock()
-						entries[i].err = err
-						mu.Unlock()
+					// A named container that stops keeps its last row.
+					if ctx.Err() == nil && (watchAll || !errors.Is(err, io.EOF)) {
+						fail(err)
 					}
 					return
 				}
@@ -219,46 +246,73 @@ func (c *CLI) runStats(ctx context.Context, names []string, all, noStream, noTru
 				if e.id == "" {
 					e.id = id
 				}
-				mu.Lock()
-				entries[i] = e
-				mu.Unlock()
+				set.mu.Lock()
+				if _, ok := set.entries[id]; ok {
+					set.entries[id] = &e
+				}
+				set.mu.Unlock()
 				if noStream {
 					return
 				}
 			}
-		}(i, id)
+		}()
 	}
+	list := func() error {
+		res, err := api.ContainerList(ctx, client.ContainerListOptions{All: all})
+		if err != nil {
+			return err
+		}
+		for _, ct := range res.Items {
+			collect(ct.ID)
+		}
+		return nil
+	}
+	if watchAll {
+		if err := list(); err != nil {
+			return err
+		}
+	} else {
+		for _, n := range names {
+			collect(n)
+		}
+	}
+
+	lf := listFormat{format: format, table: statsTable, headers: statsHeaders}
 	if noStream {
 		wg.Wait()
 		if firstErr != nil {
 			return firstErr
 		}
-		return render(c.out)
+		return lf.render(c.out, set.rows())
 	}
 	isTerm := c.outIsTerminal()
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	for {
+	for n := 0; ; n++ {
 		var buf bytes.Buffer
 		if isTerm {
 			// Clear and home the cursor, then redraw the whole table.
 			buf.WriteString("\033[2J\033[H")
 		}
-		if err := render(&buf); err != nil {
+		if err := lf.render(&buf, set.rows()); err != nil {
 			return err
 		}
 		_, _ = c.out.Write(buf.Bytes())
 		select {
 		case <-tick.C:
-		case <-done:
-			if len(names) > 0 && firstErr != nil {
-				return firstErr
-			}
-			return nil
 		case <-ctx.Done():
 			return nil
+		}
+		errMu.Lock()
+		err := firstErr
+		errMu.Unlock()
+		if err != nil {
+			return err
+		}
+		// Pick up containers started since (docker follows events; a
+		// list every two seconds costs the daemon about as little).
+		if watchAll && n%4 == 3 {
+			_ = list()
 		}
 	}
 }
