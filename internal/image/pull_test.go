@@ -522,3 +522,25 @@ type fixedDiff struct {
 }
 
 func (f fixedDiff) DiffID() (v1.Hash, error) { return f.diff, nil }
+
+func TestPullRepeatedLayer(t *testing.T) {
+	e := newEnv(t)
+	empty := layerOf(t, "gzip", map[string]string{})
+	a := layerOf(t, "gzip", map[string]string{"a": "1"})
+	b := layerOf(t, "gzip", map[string]string{"b": "2"})
+	// Docker images often repeat the empty layer: one blob, several chain IDs.
+	e.push("rep:1", imageOf(t, false, "amd64", a, empty, b, empty))
+	img, err := e.store.Pull(context.Background(), e.ref("rep:1"), PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(img.ChainIDs) != 4 || e.files(img)["a"] != "1" || e.files(img)["b"] != "2" {
+		t.Fatalf("chains %v files %v", img.ChainIDs, e.files(img))
+	}
+	if n := e.gets(digestOf(t, empty.Digest)); n != 1 {
+		t.Fatalf("repeated blob fetched %d times", n)
+	}
+	if _, err := e.store.Delete(context.Background(), img.ID.String(), DeleteOptions{}); err != nil || e.layers.count() != 0 {
+		t.Fatalf("delete: %v, %d layers left", err, e.layers.count())
+	}
+}
