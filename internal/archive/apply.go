@@ -591,23 +591,31 @@ func (a *applier) hardlink(pfd int, base, rel string, hdr *tar.Header) error {
 		return fmt.Errorf("hard link to the root: %w", errdefs.ErrInvalidArgument)
 	}
 	tdir, tbase := split(target)
+	fromLower := a.o.Whiteout == Overlay && len(a.lowers) > 0
 	tfd, err := a.openDir(tdir, false)
-	if err != nil && a.o.Whiteout == Overlay && len(a.lowers) > 0 && errors.Is(err, unix.ENOENT) {
+	if fromLower && errors.Is(err, unix.ENOENT) {
 		tfd, err = a.openDir(tdir, true)
+	}
+	if errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("hard link target %q: not in this layer (nor in a parent given): %w", target, errdefs.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("hard link target: %w", err)
 	}
 	defer unix.Close(tfd)
 	var st unix.Stat_t
-	if err := unix.Fstatat(tfd, tbase, &st, unix.AT_SYMLINK_NOFOLLOW); errors.Is(err, unix.ENOENT) && a.o.Whiteout == Overlay {
+	err = unix.Fstatat(tfd, tbase, &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case errors.Is(err, unix.ENOENT) && fromLower:
 		// The target lives in a lower layer: copy it up, then link to it.
 		if err := a.copyUp(tfd, tbase, target); err != nil {
 			return fmt.Errorf("hard link target %q: %w", target, err)
 		}
-	} else if err != nil {
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("hard link target %q: not in this layer (nor in a parent given): %w", target, errdefs.ErrNotFound)
+	case err != nil:
 		return fmt.Errorf("hard link target %q: %w", target, err)
-	} else if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
 		return fmt.Errorf("hard link target %q is a directory: %w", target, errdefs.ErrInvalidArgument)
 	}
 	if err := a.retry(pfd, base, rel, func() error { return unix.Linkat(tfd, tbase, pfd, base, 0) }); err != nil {

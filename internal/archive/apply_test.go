@@ -367,3 +367,18 @@ func TestApplyGNUSparse(t *testing.T) {
 		}
 	}
 }
+
+// TestHardlinkMissingTarget: a link to a file neither in the layer nor in
+// a given parent is ErrNotFound (the unpacker's cue to unpack that layer
+// on top of its parents instead of in parallel).
+func TestHardlinkMissingTarget(t *testing.T) {
+	for _, data := range [][]byte{
+		mkTar(t, hardlink("a", "nowhere")),
+		mkTar(t, hardlink("a", "no/dir/file")),
+	} {
+		_, err := apply(t, t.TempDir(), data, ApplyOptions{Whiteout: Overlay})
+		if !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), `"a"`) {
+			t.Errorf("err = %v, want not found naming the entry", err)
+		}
+	}
+}

@@ -12,7 +12,7 @@ import (
 // NewNative returns a copying snapshotter for filesystems that cannot host
 // overlay: every snapshot is a full copy of its parent (reflinked where the
 // filesystem shares extents), kept under root, recorded in db (bucket
-// snapshots/native).
+// snapshots/native). root belongs to this snapshotter alone.
 func NewNative(root string, db *bolt.DB) (Snapshotter, error) {
 	return newSnapshotter(context.Background(), root, db, nativeDriver{})
 }

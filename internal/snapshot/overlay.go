@@ -12,6 +12,8 @@ import (
 // NewOverlay returns an overlayfs snapshotter keeping its directories under
 // root and its records in db (bucket snapshots/overlay). Committed layers
 // are lowerdirs; an Active snapshot gets its own upperdir and workdir.
+// root belongs to this snapshotter alone: Cleanup deletes what it does not
+// know there.
 func NewOverlay(root string, db *bolt.DB) (Snapshotter, error) {
 	s, err := newSnapshotter(context.Background(), root, db, overlayDriver{index: overlayParamOn("index")})
 	if err != nil {
