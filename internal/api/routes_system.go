@@ -158,34 +158,42 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	flush(w)
 
+	// With until in the future, stop when it passes; the backend closes
+	// the channel after its replay when until is already past.
 	var deadline <-chan time.Time
-	if !until.IsZero() {
+	if !until.IsZero() && until.After(time.Now()) {
 		t := time.NewTimer(time.Until(until))
 		defer t.Stop()
 		deadline = t.C
 	}
 	version := apiVersion(r)
+	send := func(m events.Message) bool {
+		if !until.IsZero() && eventTime(m).After(until) {
+			return false
+		}
+		if (!since.IsZero() && eventTime(m).Before(since)) || !matchEvent(f, m) {
+			return true
+		}
+		return out.send(shapeEvent(version, m)) == nil // false: client went away
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-deadline:
-			return nil
+			for { // deliver what was already queued, then end
+				select {
+				case m, ok := <-ch:
+					if !ok || !send(m) {
+						return nil
+					}
+				default:
+					return nil
+				}
+			}
 		case m, ok := <-ch:
-			if !ok {
+			if !ok || !send(m) {
 				return nil
-			}
-			if !until.IsZero() && eventTime(m).After(until) {
-				return nil
-			}
-			if !since.IsZero() && eventTime(m).Before(since) {
-				continue
-			}
-			if !matchEvent(f, m) {
-				continue
-			}
-			if err := out.send(shapeEvent(version, m)); err != nil {
-				return nil // client went away
 			}
 		}
 	}
