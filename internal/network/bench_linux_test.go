@@ -3,13 +3,14 @@ package network
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // BenchmarkConnectDisconnect is the bridge set-up cost per container:
@@ -56,12 +57,38 @@ func BenchmarkConnectDisconnect(b *testing.B) {
 	}
 }
 
-// BenchmarkPublishedPortThroughput streams from the host namespace to a
-// receiver in a container through a published port (via 127.0.0.1 and via
-// the host's address), and directly to the container address as the
-// no-NAT baseline. Reports MB/s and CPU seconds per GB (this process:
-// sender and receiver, user+system, which includes the softirq work done
-// in their context).
+// TestSinkServer is the receiver of the throughput benchmarks, run as its
+// own process inside a container (this test binary, bind-mounted into the
+// peers' containers too, so every engine is measured with one receiver):
+// BERTH_SINK=:5001 accepts connections and discards what they send.
+func TestSinkServer(t *testing.T) {
+	addr := os.Getenv("BERTH_SINK")
+	if addr == "" {
+		t.Skip("receiver for the throughput benchmarks; set BERTH_SINK=:port")
+	}
+	ln, err := net.Listen("tcp", addr)
+	must(t, err)
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			buf := make([]byte, 256<<10)
+			for {
+				if _, err := c.Read(buf); err != nil {
+					c.Close()
+					return
+				}
+			}
+		}()
+	}
+}
+
+// BenchmarkPublishedPortThroughput streams from the host namespace to the
+// sink (TestSinkServer, in its own process) in a container through a
+// published port, via 127.0.0.1 and via the host's address, and directly
+// to the container address as the no-NAT baseline.
 func BenchmarkPublishedPortThroughput(b *testing.B) {
 	e := newEnv(b)
 	ctx := context.Background()
@@ -70,44 +97,82 @@ func BenchmarkPublishedPortThroughput(b *testing.B) {
 	ns := e.container("sink")
 	ep, err := m.Connect(ctx, "bridge", Endpoint{ContainerID: "sink", NetnsPath: ns, Ports: []PortBinding{{ContainerPort: 5001, HostPort: 15001}}})
 	must(b, err)
-	var ln net.Listener
-	must(b, InNamespace(ns, func() (err error) { ln, err = net.Listen("tcp", ":5001"); return err }))
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
-	buf := make([]byte, 256<<10)
+	self, err := os.Executable()
+	must(b, err)
+	rx := exec.Command("nsenter", "--net="+ns, self, "-test.run", "^TestSinkServer$")
+	rx.Env = append(os.Environ(), "BERTH_SINK=:5001")
+	must(b, rx.Start())
+	defer func() { _ = rx.Process.Kill(); _ = rx.Wait() }()
 	for _, target := range []struct{ name, addr string }{
 		{"loopback-published", "127.0.0.1:15001"},
 		{"hostaddr-published", "10.99.0.1:15001"},
 		{"direct-no-nat", fmt.Sprintf("%s:5001", ep.IPv4.Addr())},
 	} {
 		b.Run(target.name, func(b *testing.B) {
-			var c net.Conn
-			must(b, InNamespace(e.hostNS, func() (err error) { c, err = net.DialTimeout("tcp", target.addr, 2*time.Second); return err }))
-			defer c.Close()
-			b.SetBytes(int64(len(buf)))
-			var r0, r1 unix.Rusage
-			_ = unix.Getrusage(unix.RUSAGE_SELF, &r0)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := c.Write(buf); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			_ = unix.Getrusage(unix.RUSAGE_SELF, &r1)
-			cpu := time.Duration(r1.Utime.Nano()+r1.Stime.Nano()-r0.Utime.Nano()-r0.Stime.Nano()) * time.Nanosecond
-			gb := float64(b.N) * float64(len(buf)) / 1e9
-			b.ReportMetric(cpu.Seconds()/gb, "cpu-s/GB")
+			sendThroughput(b, func() (c net.Conn, err error) {
+				err = InNamespace(e.hostNS, func() error { c, err = net.DialTimeout("tcp", target.addr, 2*time.Second); return err })
+				return c, err
+			})
 		})
 	}
+}
+
+// BenchmarkPeerPublishedPort measures the peers' published ports with the
+// same sender: BERTH_NET_TARGETS="name=addr,..." (bench/network.sh starts
+// docker and podman containers running the same sink).
+func BenchmarkPeerPublishedPort(b *testing.B) {
+	targets := os.Getenv("BERTH_NET_TARGETS")
+	if targets == "" {
+		b.Skip("BERTH_NET_TARGETS not set (bench/network.sh sets it)")
+	}
+	for _, t := range strings.Split(targets, ",") {
+		name, addr, _ := strings.Cut(t, "=")
+		b.Run(name, func(b *testing.B) {
+			sendThroughput(b, func() (net.Conn, error) { return net.DialTimeout("tcp", addr, 2*time.Second) })
+		})
+	}
+}
+
+// sendThroughput writes b.N × 256 KiB on one connection and reports MB/s
+// and CPU seconds per GB for the whole machine (/proc/stat: sender,
+// kernel, proxies, receiver; other load on the machine adds noise).
+func sendThroughput(b *testing.B, dial func() (net.Conn, error)) {
+	buf := make([]byte, 256<<10)
+	var c net.Conn
+	var err error
+	for i := 0; i < 40; i++ { // the sink may still be starting
+		if c, err = dial(); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	must(b, err)
+	defer c.Close()
+	b.SetBytes(int64(len(buf)))
+	cpu0 := busyJiffies()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	cpu := float64(busyJiffies()-cpu0) / 100 // USER_HZ
+	b.ReportMetric(cpu/(float64(b.N)*float64(len(buf))/1e9), "cpu-s/GB")
+}
+
+func busyJiffies() uint64 {
+	data, _ := os.ReadFile("/proc/stat")
+	line, _, _ := strings.Cut(string(data), "\n")
+	var total uint64
+	for i, f := range strings.Fields(line)[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		v, _ := strconv.ParseUint(f, 10, 64)
+		total += v
+	}
+	return total
 }
 
 // BenchmarkConnectDisconnectNoSync: the same with the store opened NoSync,

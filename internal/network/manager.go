@@ -462,11 +462,21 @@ func (m *Manager) addNetworkLocked(_ context.Context, n Network) (Network, error
 	}
 	st := &netState{cfg: n, eps: map[string]*EndpointInfo{}}
 	m.nets[n.ID] = st
+	created := false
 	undo := func() {
 		delete(m.nets, n.ID)
-		_ = m.deleteBridge(n.Bridge)
+		if created {
+			_ = m.deleteBridge(n.Bridge)
+		}
 		_ = m.cfg.DB.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketNetworks).DeleteBucket([]byte(n.ID)) })
 	}
+	// A new network never adopts an existing device (docker0, virbr0, …):
+	// berth deletes its bridges with their networks.
+	if _, err := m.host.LinkByName(n.Bridge); err == nil {
+		undo()
+		return Network{}, fmt.Errorf("bridge name %s is already in use on the host: %w", n.Bridge, errdefs.ErrConflict)
+	}
+	created = true
 	if err := m.ensureBridge(st); err != nil {
 		undo()
 		return Network{}, err

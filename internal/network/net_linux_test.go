@@ -447,6 +447,13 @@ func TestBridgeEndToEnd(t *testing.T) {
 	if _, err := m.CreateNetwork(ctx, CreateOptions{Name: "overlap", Subnets: []SubnetRequest{{Subnet: "10.50.0.0/16"}}}); err == nil || !strings.Contains(err.Error(), "Pool overlaps with other one on this address space") {
 		t.Fatalf("overlap: %v", err)
 	}
+	// a foreign device is never adopted (nor deleted with the network)
+	if _, err := m.CreateNetwork(ctx, CreateOptions{Name: "steal", Options: map[string]string{"com.docker.network.bridge.name": "ext0"}}); err == nil || !strings.Contains(err.Error(), "already in use on the host") {
+		t.Fatalf("adopted ext0: %v", err)
+	}
+	if _, err := nsHandle(t, e.hostNS).LinkByName("ext0"); err != nil {
+		t.Fatalf("ext0 gone: %v", err)
+	}
 
 	// Tear down: nothing of berth's may remain in the host namespace
 	// except the default bridge (like docker0).
