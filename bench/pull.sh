@@ -6,6 +6,9 @@
 #   docker         dockerd 20.10 via /usr/bin/docker (after docker rmi)
 #   podman         podman 4.3 (after podman rmi)
 #   skopeo         skopeo copy to an OCI directory (download only, no unpack)
+#   untar floor    no network, no digests: inflate + GNU tar -x of the same three
+#                  layers into an empty directory (what the kernel's file
+#                  creation costs on this disk; berth's unpack cannot beat it)
 # Registry blobs sit in the page cache after the first run, so this measures
 # engine-side cost (HTTP, sha256, gunzip, untar, metadata), not disk reads.
 # Then peak RSS of one pull each (/usr/bin/time -v; docker's work happens in
@@ -40,6 +43,14 @@ if [ -x $PODMAN ]; then
 	cmds+=(-n "podman" -p "$PODMAN rmi -f $REF >/dev/null 2>&1 || true" "$PODMAN pull -q --tls-verify=false $REF")
 fi
 cmds+=(-n "skopeo" -p "rm -rf $SKO" "skopeo copy -q --src-tls-verify=false docker://$REF oci:$SKO:latest")
+# The floor: the layers, in manifest order, from a local OCI copy.
+FLOOR=/var/lib/berth-bench/pullbench-floor
+rm -rf "$FLOOR.oci"; skopeo copy -q --src-tls-verify=false "docker://$REF" "oci:$FLOOR.oci:latest"
+mf=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"].split(":")[1])' "$FLOOR.oci")
+layers=$(python3 -c 'import json,sys; print(" ".join(l["digest"].split(":")[1] for l in json.load(open(sys.argv[1]))["layers"]))' "$FLOOR.oci/blobs/sha256/$mf")
+unz="gzip -d -c"; command -v igzip >/dev/null && unz="igzip -d -c"
+untar="set -e; mkdir -p $FLOOR; for l in $layers; do $unz < $FLOOR.oci/blobs/sha256/\$l | tar -x -C $FLOOR; done"
+cmds+=(-n "untar floor" -p "rm -rf $FLOOR" "bash -c '$untar'")
 
 log "loadavg before: $(cat /proc/loadavg)"
 hyperfine --runs "$RUNS" --export-json "$RESULTS/pull.json" --export-markdown "$RESULTS/pull.md" "${cmds[@]}" >&2
@@ -66,5 +77,5 @@ if [ "${PROFILE:-0}" = 1 ]; then
 	rm -rf "$ROOT"; "$BIN" $SYNCFLAG -cpuprofile "$RESULTS/berth-pull.pprof" -root "$ROOT" "$REF"
 	go tool pprof -top -nodecount=25 "$BIN" "$RESULTS/berth-pull.pprof" 2>/dev/null | tee "$RESULTS/berth-pull-profile.txt"
 fi
-rm -rf "$ROOT" "$SKO"
+rm -rf "$ROOT" "$SKO" "$FLOOR" "$FLOOR.oci"
 log "loadavg after: $(cat /proc/loadavg); results in $RESULTS"

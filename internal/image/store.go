@@ -2,6 +2,20 @@
 // image index in the daemon's bbolt database, registry pull/push/search,
 // docker-archive and OCI-layout save/load, and rootfs import. Layers are
 // unpacked through the Layers seam (snapshots) in chain-ID order.
+//
+// How the daemon uses it:
+//
+//	st, _ := image.New(ctx, image.Options{Root: dataRoot+"/content", DB: db,
+//		Layers: &image.SnapshotLayers{Snapshotter: sn, Root: dataRoot},
+//		InsecureRegistries: cfg.Insecure, Mirrors: ..., AuthConfigPath: ...})
+//	img, _ := st.Pull(ctx, "busybox", image.PullOptions{Progress: toJSONStream})
+//	img, _ = st.Get(ctx, "busybox")             // name, ID, short ID or repo@digest
+//	sn.Prepare(ctx, "ctr-"+id, img.TopLayer().String(), nil) // container rootfs
+//	st.Delete(ctx, "busybox", image.DeleteOptions{InUse: containersUsing})
+//
+// Errors carry containerd/errdefs classes (NotFound, InvalidArgument,
+// Conflict, Unauthenticated, Unavailable, DataLoss, NotImplemented) and name
+// the reference and digest concerned.
 package image
 
 import (
