@@ -740,3 +740,57 @@ func TestShutdownClosesHijackedConnections(t *testing.T) {
 		t.Fatal("hijacked connection still open after shutdown")
 	}
 }
+
+func TestStatsChangesExportStatPath(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	id := e.create(t, "st", &container.Config{Cmd: []string{"sleep"}}, nil)
+	if _, err := e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Streaming: several JSON documents on one response.
+	res, err := e.cli.ContainerStats(ctx, id, client.ContainerStatsOptions{Stream: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(res.Body)
+	for i := 0; i < 2; i++ {
+		var st container.StatsResponse
+		if err := dec.Decode(&st); err != nil || st.Name != "/st" || st.MemoryStats.Limit != 1<<30 {
+			t.Fatalf("stats sample %d: %+v %v", i, st, err)
+		}
+	}
+	res.Body.Close()
+	// One sample, then the body ends.
+	code, _, body := e.raw(t, "GET", "/v1.41/containers/st/stats?stream=0", "")
+	if code != 200 || strings.Count(strings.TrimSpace(body), "\n") != 0 {
+		t.Fatalf("stats stream=0: %d %q", code, body)
+	}
+	code, _, _ = e.raw(t, "GET", "/v1.41/containers/st/stats?stream=1&one-shot=1", "")
+	if code != 400 {
+		t.Fatalf("stream with one-shot: %d", code)
+	}
+
+	diff, err := e.cli.ContainerDiff(ctx, id, client.ContainerDiffOptions{})
+	if err != nil || len(diff.Changes) != 1 || diff.Changes[0].Path != "/tmp/x" {
+		t.Fatalf("diff: %+v %v", diff, err)
+	}
+	exp, err := e.cli.ContainerExport(ctx, id, client.ContainerExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(exp)
+	exp.Close()
+	if !bytes.Contains(b, []byte("etc/hostname")) {
+		t.Fatalf("export is not the tar: %q", b)
+	}
+	sp, err := e.cli.ContainerStatPath(ctx, id, client.ContainerStatPathOptions{Path: "/etc/hostname"})
+	if err != nil || sp.Stat.Name != "hostname" || sp.Stat.Mode != 0o644 {
+		t.Fatalf("stat path (X-Docker-Container-Path-Stat): %+v %v", sp, err)
+	}
+	_, err = e.cli.ContainerStatPath(ctx, id, client.ContainerStatPathOptions{Path: "/missing"})
+	if !cerrdefs.IsNotFound(err) {
+		t.Fatalf("stat of a missing path: %v", err)
+	}
+}

@@ -154,7 +154,24 @@ func TestDockerCLIRunPsLogsInspect(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "container is running") {
 		t.Fatalf("docker rm running: exit %d stderr %q", code, errs)
 	}
+	d.ok(t, "pause", "sleeper")
+	if out := d.ok(t, "inspect", "-f", "{{.State.Status}}", "sleeper"); strings.TrimSpace(out) != "paused" {
+		t.Fatalf("after pause: %q", out)
+	}
+	_, errs, code = d.docker(t, "pause", "sleeper")
+	if code != 1 || !strings.Contains(errs, "is not running") {
+		t.Fatalf("pause paused: %d %q", code, errs)
+	}
+	d.ok(t, "unpause", "sleeper")
+	d.ok(t, "restart", "-t", "1", "sleeper")
+	d.ok(t, "kill", "-s", "HUP", "sleeper")
+	_, errs, code = d.docker(t, "kill", "sleeper")
+	if code != 1 || !strings.Contains(errs, "is not running") {
+		t.Fatalf("kill stopped: %d %q", code, errs)
+	}
+	d.ok(t, "start", "sleeper")
 	d.ok(t, "stop", "sleeper")
+	d.ok(t, "stop", "sleeper") // stopping a stopped container: 304, success
 	d.ok(t, "rm", "sleeper")
 }
 
@@ -198,6 +215,7 @@ func TestDockerCLIExecCpEventsStats(t *testing.T) {
 	if out := d.ok(t, "exec", "box", "echo", "from", "exec"); out != "from exec\n" {
 		t.Fatalf("docker exec: %q", out)
 	}
+	d.ok(t, "exec", "-d", "box", "sleep")
 	if _, _, code := d.docker(t, "exec", "box", "exit", "3"); code != 3 {
 		t.Fatalf("docker exec exit 3: exit code %d", code)
 	}
