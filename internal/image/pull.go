@@ -366,6 +366,7 @@ func (s *Store) unpackImage(ctx context.Context, cl *client, mdesc ocispec.Descr
 	}
 	beginErr := func() error {
 		defer close(queue)
+		queued := 0
 		for _, j := range jobs[first:] {
 			if j.foreign {
 				continue
@@ -386,6 +387,10 @@ func (s *Store) unpackImage(ctx context.Context, cl *client, mdesc ocispec.Descr
 				ing.Finish(fmt.Errorf("blob %s: %w", j.desc.Digest, errdefs.ErrNotFound))
 				return fmt.Errorf("layer %s is not in the content store: %w", j.desc.Digest, errdefs.ErrNotFound)
 			}
+			if queued >= s.opts.MaxConcurrentDownloads {
+				ps.emit(ProgressEvent{ID: shortID(j.desc.Digest), Status: StatusWaiting})
+			}
+			queued++
 			queue <- j
 		}
 		return nil
@@ -523,6 +528,15 @@ func (s *Store) unpackOnce(ctx context.Context, j *layerJob, ps *progressSink) (
 	counted := &countingReader{r: src}
 	if !j.foreign {
 		counted.fn = func(n int64) {
+			// Docker shows a layer as downloading until it is complete; the
+			// extraction that streams behind the download shows after that.
+			if j.ing != nil {
+				select {
+				case <-j.ing.Done():
+				default:
+					return
+				}
+			}
 			ps.emit(ProgressEvent{ID: id, Status: StatusExtracting, Current: n, Total: j.desc.Size})
 		}
 	}
