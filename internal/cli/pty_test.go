@@ -250,3 +250,110 @@ func TestPullProgressOnTerminal(t *testing.T) {
 		t.Errorf("pull -q: %q", r.out)
 	}
 }
+
+// TestStatsLiveRedraw checks that streaming stats on a terminal clears and
+// redraws the table for each refresh.
+func TestStatsLiveRedraw(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("needs a pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	f := newFakeDaemon(t)
+	f.handle("GET /containers/{id}/stats", func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i < 3; i++ {
+			writeJSONLine(w, map[string]any{"id": testID, "name": "/web", "pids_stats": map[string]any{"current": i + 1}})
+			w.(http.Flusher).Flush()
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+	screen := &lockedBuffer{}
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(b)
+			if n > 0 {
+				_, _ = screen.Write(b[:n])
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if code := Run(ctx, []string{"stats", "web"}, strings.NewReader(""), tty, &bytes.Buffer{}); code != 0 {
+		t.Fatalf("stats exit %d", code)
+	}
+	eventually(t, "redraws", func() bool { return strings.Count(screen.String(), "\x1b[2J\x1b[H") >= 2 })
+	s := screen.String()
+	if !strings.Contains(s, "CONTAINER ID   NAME") || !strings.Contains(s, "web") {
+		t.Errorf("stats screen %q", s)
+	}
+	if i := strings.LastIndex(s, "\x1b[2J\x1b[H"); !strings.Contains(s[i:], "   3\r\n") {
+		t.Errorf("last frame does not show the latest sample: %q", s[i:])
+	}
+}
+
+func writeJSONLine(w http.ResponseWriter, v any) {
+	b, _ := json.Marshal(v)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// TestExecInteractiveTTY resizes the exec (not the container) and exits
+// with the exec's status.
+func TestExecInteractiveTTY(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("needs a pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	_ = pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 80})
+	f := newFakeDaemon(t)
+	f.json("POST /containers/web/exec", 201, map[string]string{"Id": "ex1"})
+	f.handle("POST /exec/ex1/start", func(w http.ResponseWriter, r *http.Request) {
+		conn, _ := hijack(t, w)
+		if conn == nil {
+			return
+		}
+		defer conn.Close()
+		b := make([]byte, 16)
+		n, _ := conn.Read(b)
+		_, _ = conn.Write([]byte("got:" + string(b[:n])))
+	})
+	f.handle("POST /exec/ex1/resize", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(201) })
+	f.json("GET /exec/ex1/json", 200, map[string]any{"ExitCode": 42})
+	go func() {
+		b := make([]byte, 1024)
+		for {
+			if _, err := ptmx.Read(b); err != nil {
+				return
+			}
+		}
+	}()
+	eventuallyWrite := func() {
+		for !f.seen("POST /exec/ex1/start") {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond)
+		_, _ = ptmx.Write([]byte("x"))
+	}
+	go eventuallyWrite()
+	code := Run(context.Background(), []string{"exec", "-it", "web", "sh"}, tty, tty, &bytes.Buffer{})
+	if code != 42 {
+		t.Errorf("exec -it exit %d, want 42", code)
+	}
+	if q := f.query("POST /exec/ex1/resize"); q != "h=24&w=80" {
+		t.Errorf("exec resize query %q", q)
+	}
+	var body struct {
+		Tty, AttachStdin bool
+		ConsoleSize      []uint
+	}
+	_ = json.Unmarshal(f.body("POST /containers/web/exec"), &body)
+	if !body.Tty || !body.AttachStdin || len(body.ConsoleSize) != 2 || body.ConsoleSize[0] != 24 {
+		t.Errorf("exec create body %s", f.body("POST /containers/web/exec"))
+	}
+}
