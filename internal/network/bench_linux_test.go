@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 // BenchmarkConnectDisconnect is the bridge set-up cost per container:
@@ -200,4 +202,47 @@ func BenchmarkConnectNoSync(b *testing.B) {
 		must(b, RemoveNamespace(ns))
 	}
 	b.ReportMetric(float64(spent.Microseconds())/1000/float64(b.N), "ms/op")
+}
+
+// BenchmarkUserNetwork200 starts 200 containers on one user network (the
+// namespace is made outside the timer) and then has each reach the next
+// by name: its embedded DNS server resolves it and a TCP connection to the
+// resolved address is answered. Reports ms per Connect and the total.
+func BenchmarkUserNetwork200(b *testing.B) {
+	const n = 200
+	for i := 0; i < b.N; i++ {
+		e := newEnv(b)
+		ctx := context.Background()
+		m := e.manager("none")
+		_, err := m.CreateNetwork(ctx, CreateOptions{Name: "many"})
+		must(b, err)
+		paths := make([]string, n)
+		var spent time.Duration
+		for j := range paths {
+			paths[j] = e.container(fmt.Sprintf("m%d", j))
+			t0 := time.Now()
+			if _, err := m.Connect(ctx, "many", Endpoint{ContainerID: fmt.Sprintf("id%03d", j), Name: fmt.Sprintf("c%d", j), NetnsPath: paths[j]}); err != nil {
+				b.Fatal(err)
+			}
+			spent += time.Since(t0)
+			serve(b, paths[j], "tcp", ":80", fmt.Sprintf("c%d", j))
+		}
+		t0 := time.Now()
+		for j := range paths {
+			next := fmt.Sprintf("c%d", (j+1)%n)
+			rc, addrs := lookup(b, paths[j], next, dnsmessage.TypeA)
+			if rc != 0 || len(addrs) != 1 {
+				b.Fatalf("%s from c%d: rcode %v %v", next, j, rc, addrs)
+			}
+			got, err := call(paths[j], "tcp", net.JoinHostPort(addrs[0], "80"))
+			if err != nil || !strings.HasPrefix(got, next+" ") {
+				b.Fatalf("c%d → %s: %q %v", j, next, got, err)
+			}
+		}
+		reach := time.Since(t0)
+		b.ReportMetric(float64(spent.Microseconds())/1000/n, "ms/connect")
+		b.ReportMetric(spent.Seconds(), "s-connect-200")
+		b.ReportMetric(reach.Seconds(), "s-resolve+reach-200")
+		m.Close()
+	}
 }

@@ -214,7 +214,7 @@ func expectNoReply(t *testing.T, path, network, addr string) {
 }
 
 // lookup sends one DNS query to 127.0.0.11 from inside the namespace.
-func lookup(t *testing.T, path, name string, typ dnsmessage.Type) (dnsmessage.RCode, []string) {
+func lookup(t testing.TB, path, name string, typ dnsmessage.Type) (dnsmessage.RCode, []string) {
 	t.Helper()
 	q := dnsmessage.Message{Header: dnsmessage.Header{ID: 7, RecursionDesired: true},
 		Questions: []dnsmessage.Question{{Name: dnsmessage.MustNewName(name + "."), Type: typ, Class: dnsmessage.ClassINET}}}
@@ -252,7 +252,7 @@ func lookup(t *testing.T, path, name string, typ dnsmessage.Type) (dnsmessage.RC
 	return msg.RCode, out
 }
 
-func hostState(t *testing.T, path string) (links []string, tables string) {
+func hostState(t testing.TB, path string) (links []string, tables string) {
 	t.Helper()
 	h := nsHandle(t, path)
 	ls, err := h.LinkList()

@@ -1,5 +1,3 @@
-// Package network gives containers their network namespaces. Until bridge
-// networks land (issue 5), a container's namespace holds only loopback.
 package network
 
 import (
