@@ -217,6 +217,9 @@ func (f *Fake) ContainerCreate(_ context.Context, req backend.ContainerCreateReq
 				"Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, c.id))
 		}
 	}
+	if req.HostConfig.LogConfig.Type == "" {
+		req.HostConfig.LogConfig.Type = "json-file" // the daemon's default driver; docker-py reads it
+	}
 	c := &ctr{id: id, name: name, cfg: req.Config, hc: req.HostConfig, created: f.now(), state: container.StateCreated}
 	f.containers[id] = c
 	f.emitLocked(events.ContainerEventType, events.ActionCreate, id, c.attrs())
