@@ -195,12 +195,18 @@ func (a *applier) openDir(rel string, create bool) (int, error) {
 // overlay's merged view does not change (an upper dir's attributes win).
 func (a *applier) implicitDir(pfd int, base, rel string) {
 	for _, l := range a.lowers {
-		var st unix.Stat_t
-		if err := unix.Fstatat(l, rel, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		// Resolved beneath the lower without symlinks: a lower layer's
+		// symlink must not lend us a host directory's owner and mode.
+		fd, err := unix.Openat2(l, rel, &resolveHow)
+		if err != nil {
 			continue
 		}
-		// Fstatat on a lower follows intermediate symlinks, but only
-		// metadata is read, never written, so that is harmless.
+		var st unix.Stat_t
+		err = unix.Fstat(fd, &st)
+		unix.Close(fd)
+		if err != nil {
+			continue
+		}
 		if a.isRoot {
 			unix.Fchownat(pfd, base, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW)
 		}

@@ -382,3 +382,24 @@ func TestHardlinkMissingTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestImplicitDirIgnoresLowerSymlink: implicit parents copy owner and mode
+// from the lower layer, but never through a lower symlink to a host path.
+func TestImplicitDirIgnoresLowerSymlink(t *testing.T) {
+	host := t.TempDir()
+	if err := os.Mkdir(filepath.Join(host, "x"), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(host, "x"), 0o711)
+	lower := t.TempDir()
+	if err := os.Symlink(host, filepath.Join(lower, "a")); err != nil {
+		t.Fatal(err)
+	}
+	upper := t.TempDir()
+	if _, err := apply(t, upper, mkTar(t, file("a/x/f", "1")), ApplyOptions{Parents: []string{lower}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := lstat(t, filepath.Join(upper, "a/x")); st.Mode&0o777 != 0o755 {
+		t.Errorf("implicit dir took mode %o from the host through a lower symlink", st.Mode&0o777)
+	}
+}
