@@ -503,3 +503,38 @@ func TestPullAllTagsAndForeignLayers(t *testing.T) {
 		t.Fatalf("foreign layer: gets %d files %v", e.gets(digestOf(t, foreign.Digest)), e.files(got))
 	}
 }
+
+func TestPullWithBearerToken(t *testing.T) {
+	e := newEnv(t)
+	e.push("tok:1", imageOf(t, true, "amd64", layerOf(t, "gzip", map[string]string{"t": "token"})))
+	var tokenReqs int
+	e.setFault(func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
+		if r.URL.Path == "/token" {
+			tokenReqs++
+			u, p, ok := r.BasicAuth()
+			if !ok || u != "carol" || p != "pw" || !strings.Contains(r.URL.Query().Get("scope"), "repository:tok:pull") {
+				http.Error(w, "denied", http.StatusUnauthorized)
+				return true
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"token":"sesame","expires_in":300}`))
+			return true
+		}
+		if r.Header.Get("Authorization") == "Bearer sesame" {
+			return false
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="http://`+e.host+`/token",service="test"`)
+		http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"token required"}]}`, http.StatusUnauthorized)
+		return true
+	})
+	creds := func(string) (Credential, error) { return Credential{Username: "carol", Password: "pw"}, nil }
+	img, err := e.store.Pull(context.Background(), e.ref("tok:1"), PullOptions{Auth: creds})
+	if err != nil || e.files(img)["t"] != "token" || tokenReqs == 0 {
+		t.Fatalf("bearer pull: %v (token requests %d)", err, tokenReqs)
+	}
+	bad := func(string) (Credential, error) { return Credential{Username: "carol", Password: "nope"}, nil }
+	e2 := e.open()
+	if _, err := e2.Pull(context.Background(), e.ref("tok:1"), PullOptions{Auth: bad}); !errdefs.IsUnauthorized(err) {
+		t.Fatalf("bad password: %v", err)
+	}
+}

@@ -14,7 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"go.etcd.io/bbolt"
@@ -377,4 +381,31 @@ func TestRootDiskFullDuringPull(t *testing.T) {
 		t.Fatal("partial layer visible")
 	}
 	waitEmpty(t, filepath.Join(small, "ingest"))
+}
+
+func TestE2EMultiPlatformIndex(t *testing.T) {
+	needLocalRegistry(t)
+	amd := imageOf(t, true, "amd64", layerOf(t, "gzip", map[string]string{"arch": "amd64"}))
+	arm := imageOf(t, true, "arm64", layerOf(t, "zstd", map[string]string{"arch": "arm64"}))
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}})
+	ref, err := name.ParseReference(localRegistry + "/berth-e2e/multi:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, overlayLayers(t))
+	for plat, want := range map[string]string{"": "amd64", "linux/arm64": "arm64", "linux/arm64/v8": "arm64"} {
+		img, err := e.store.Pull(context.Background(), ref.String(), PullOptions{Platform: plat})
+		if err != nil {
+			t.Fatalf("%q: %v", plat, err)
+		}
+		b, err := os.ReadFile(filepath.Join(view(t, e, img), "arch"))
+		if err != nil || string(b) != want {
+			t.Fatalf("%q: got %q %v", plat, b, err)
+		}
+	}
 }
