@@ -82,6 +82,7 @@ type listFormat struct {
 	quiet   string            // template used for -q
 	isQuiet bool              // -q given
 	headers map[string]string // method name → column header
+	noFast  bool              // tests: always use text/template
 }
 
 // render writes rows (values whose exported methods are template fields).
@@ -110,6 +111,9 @@ func (f listFormat) render(out io.Writer, rows []any) error {
 		format = strings.TrimSpace(strings.TrimPrefix(format, "table"))
 	}
 	format = unescapeTabs(format)
+	if fast, ok := compileFieldsOnly(format, rows); ok && !f.noFast {
+		return fast.render(out, isTable, f.headers, rows)
+	}
 	tmpl, err := parseTemplate(format + "\n")
 	if err != nil {
 		return err
@@ -266,4 +270,105 @@ func humanSizePrec(n float64, p int) string {
 // newTopWriter uses the column settings of docker top.
 func newTopWriter(out io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(out, 20, 1, 3, ' ', 0)
+}
+
+// fieldsFormat is a --format made only of literal text and {{.Field}}
+// actions (every default table is). It renders rows by calling the row's
+// methods directly, about ten times faster than text/template, which
+// matters for `ps -a` with a thousand containers.
+type fieldsFormat struct {
+	literals []string // len(fields)+1 pieces of text around the fields
+	fields   []string
+	methods  []int // method index on the row type, per field
+}
+
+func compileFieldsOnly(format string, rows []any) (*fieldsFormat, bool) {
+	ff := &fieldsFormat{}
+	rest := format
+	for {
+		open := strings.Index(rest, "{{")
+		if open < 0 {
+			break
+		}
+		end := strings.Index(rest[open:], "}}")
+		if end < 0 {
+			return nil, false
+		}
+		action := strings.TrimSpace(rest[open+2 : open+end])
+		name, ok := strings.CutPrefix(action, ".")
+		if !ok || name == "" || !isIdent(name) {
+			return nil, false // other template actions: use text/template
+		}
+		ff.literals = append(ff.literals, rest[:open])
+		ff.fields = append(ff.fields, name)
+		rest = rest[open+end+2:]
+	}
+	ff.literals = append(ff.literals, rest)
+	for _, lit := range ff.literals {
+		if strings.Contains(lit, "{{") || strings.Contains(lit, "}}") {
+			return nil, false // other template actions: use text/template
+		}
+	}
+	if len(rows) == 0 {
+		return ff, true
+	}
+	t := reflect.TypeOf(rows[0])
+	for _, r := range rows {
+		if reflect.TypeOf(r) != t {
+			return nil, false
+		}
+	}
+	for _, name := range ff.fields {
+		m, ok := t.MethodByName(name)
+		if !ok || m.Type.NumIn() != 1 || m.Type.NumOut() != 1 || m.Type.Out(0).Kind() != reflect.String {
+			return nil, false // let text/template report the error
+		}
+		ff.methods = append(ff.methods, m.Index)
+	}
+	return ff, true
+}
+
+func (ff *fieldsFormat) render(out io.Writer, isTable bool, headers map[string]string, rows []any) error {
+	var w io.Writer = out
+	var tw *tabwriter.Writer
+	var buf strings.Builder
+	if isTable {
+		tw = newTableWriter(out)
+		w = tw
+		for i, name := range ff.fields {
+			buf.WriteString(ff.literals[i])
+			if h, ok := headers[name]; ok {
+				buf.WriteString(h)
+			} else {
+				buf.WriteString("<no value>")
+			}
+		}
+		buf.WriteString(ff.literals[len(ff.fields)])
+		buf.WriteByte('\n')
+	}
+	for _, r := range rows {
+		v := reflect.ValueOf(r)
+		for i, m := range ff.methods {
+			buf.WriteString(ff.literals[i])
+			buf.WriteString(v.Method(m).Call(nil)[0].String())
+		}
+		buf.WriteString(ff.literals[len(ff.fields)])
+		buf.WriteByte('\n')
+	}
+	if _, err := io.WriteString(w, buf.String()); err != nil {
+		return err
+	}
+	if tw != nil {
+		return tw.Flush()
+	}
+	return nil
+}
+
+func isIdent(s string) bool {
+	for i, r := range s {
+		if !(r == '_' || unicode.IsLetter(r) || i > 0 && unicode.IsDigit(r)) {
+			return false
+		}
+	}
+	return true
 }

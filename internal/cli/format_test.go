@@ -201,3 +201,22 @@ func TestCpBothDirections(t *testing.T) {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestFastFormatMatchesTemplate keeps the direct-call renderer and
+// text/template in agreement.
+func TestFastFormatMatchesTemplate(t *testing.T) {
+	now := time.Now()
+	rows := []any{
+		psRow{c: container.Summary{ID: testID, Names: []string{"/a", "/b/link"}, Image: "busybox", Command: "sleep 1000000000000000000",
+			Created: now.Unix() - 100, Status: "Up", Labels: map[string]string{"k": "v"}}, trunc: true, now: now},
+		psRow{c: container.Summary{ID: testID, Names: []string{"/c"}, Image: "sha256:0123456789abcdef", Created: now.Unix()}, trunc: false, now: now},
+	}
+	for _, format := range []string{"", "table", "table {{.ID}}\t{{ .Names }}", "{{.ID}}:{{.Labels}}", "x{{.Size}}y{{.Mounts}}z", "table {{.Nope}}"} {
+		var fast, slow bytes.Buffer
+		errF := listFormat{format: format, table: "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}", headers: psHeaders}.render(&fast, rows)
+		errS := listFormat{format: format, table: "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}", headers: psHeaders, noFast: true}.render(&slow, rows)
+		if (errF == nil) != (errS == nil) || fast.String() != slow.String() {
+			t.Errorf("format %q:\nfast %q (%v)\nslow %q (%v)", format, fast.String(), errF, slow.String(), errS)
+		}
+	}
+}
