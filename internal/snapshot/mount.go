@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -52,7 +54,15 @@ func mountOne(m Mount, target string) error {
 	}
 	d := strings.Join(data, ",")
 	if m.Type == "overlay" && len(d) >= os.Getpagesize()-1 {
-		return mountOverlayFsconfig(flags, data, target)
+		err := errors.ErrUnsupported
+		if !forceRelative {
+			err = mountOverlayFsconfig(flags, data, target)
+		}
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, errors.ErrUnsupported) {
+			// Kernels before 6.8 have no lowerdir+: shorten the paths.
+			return mountOverlayRelative(flags, data, target)
+		}
+		return err
 	}
 	typ, first := m.Type, flags
 	if flags&unix.MS_BIND != 0 {
@@ -120,6 +130,81 @@ func mountOverlayFsconfig(flags uintptr, data []string, target string) error {
 		return fmt.Errorf("move_mount: %w", err)
 	}
 	return nil
+}
+
+// forceRelative makes tests take the pre-6.8 path.
+var forceRelative bool
+
+// mountOverlayRelative mounts with lowerdir/upperdir/workdir relative to
+// their common parent directory, from a thread that has its own working
+// directory (unshare(CLONE_FS)), so the process's cwd never changes. The
+// thread is left locked and dies with its goroutine.
+func mountOverlayRelative(flags uintptr, data []string, target string) error {
+	target, err := filepath.Abs(target)
+	if err != nil {
+		return err
+	}
+	var paths []string
+	for _, o := range data {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "lowerdir":
+			paths = append(paths, strings.Split(v, ":")...)
+		case "upperdir", "workdir":
+			paths = append(paths, v)
+		}
+	}
+	common := commonDir(paths)
+	if common == "" || common == "/" {
+		return fmt.Errorf("overlay options exceed a page and the layers share no directory: %w", unix.E2BIG)
+	}
+	rel := func(p string) string { return strings.TrimPrefix(strings.TrimPrefix(p, common), "/") }
+	var short []string
+	for _, o := range data {
+		k, v, ok := strings.Cut(o, "=")
+		switch {
+		case k == "lowerdir":
+			ls := strings.Split(v, ":")
+			for i := range ls {
+				ls[i] = rel(ls[i])
+			}
+			o = "lowerdir=" + strings.Join(ls, ":")
+		case ok && (k == "upperdir" || k == "workdir"):
+			o = k + "=" + rel(v)
+		}
+		short = append(short, o)
+	}
+	d := strings.Join(short, ",")
+	if len(d) >= os.Getpagesize()-1 {
+		return fmt.Errorf("overlay options are %d bytes even relative to %s: %w", len(d), common, unix.E2BIG)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread's cwd is changed
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			errc <- fmt.Errorf("unshare(CLONE_FS): %w", err)
+			return
+		}
+		if err := unix.Chdir(common); err != nil {
+			errc <- err
+			return
+		}
+		errc <- unix.Mount("overlay", target, "overlay", flags, d)
+	}()
+	return <-errc
+}
+
+func commonDir(paths []string) string {
+	if len(paths) == 0 {
+		return ""
+	}
+	c := filepath.Dir(paths[0])
+	for _, p := range paths[1:] {
+		for c != "/" && !strings.HasPrefix(p, c+"/") {
+			c = filepath.Dir(c)
+		}
+	}
+	return c
 }
 
 // UnmountAll unmounts everything stacked on target.
