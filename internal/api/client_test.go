@@ -531,6 +531,10 @@ func TestImagesWithSlashesAndPullProgress(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `"VirtualSize"`) {
 		t.Fatalf("unescaped slash name: %d %s", code, body)
 	}
+	code, _, body = e.raw(t, "GET", "/v1.41/images/127.0.0.1:5000%2Fbusybox:latest/json", "")
+	if code != 200 || !strings.Contains(body, `"127.0.0.1:5000/busybox:latest"`) {
+		t.Fatalf("escaped slash name: %d %s", code, body)
+	}
 	code, _, _ = e.raw(t, "GET", "/v1.41/images/127.0.0.1:5000/busybox:latest/history", "")
 	if code != 200 {
 		t.Fatalf("history: %d", code)
@@ -728,6 +732,7 @@ func TestShutdownClosesHijackedConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer att.Close()
+	ev := cli.Events(context.Background(), client.EventsListOptions{})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v", err)
@@ -738,6 +743,15 @@ func TestShutdownClosesHijackedConnections(t *testing.T) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatal("hijacked connection still open after shutdown")
+	}
+	// The events stream ended too (Serve returned, so its handler did).
+	select {
+	case err := <-ev.Err:
+		if err == nil {
+			t.Fatal("events stream ended without an error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("events stream still open after shutdown")
 	}
 }
 
@@ -792,5 +806,41 @@ func TestStatsChangesExportStatPath(t *testing.T) {
 	_, err = e.cli.ContainerStatPath(ctx, id, client.ContainerStatPathOptions{Path: "/missing"})
 	if !cerrdefs.IsNotFound(err) {
 		t.Fatalf("stat of a missing path: %v", err)
+	}
+}
+
+func TestLogsFollow(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id := e.create(t, "fl", &container.Config{Cmd: []string{"cat"}, OpenStdin: true, AttachStdin: true}, nil)
+	att, err := e.cli.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer att.Close()
+	if _, err := e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(att.Conn, "first\n")
+	rc, err := e.cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	pr, pw := io.Pipe()
+	go func() { _, err := stdcopy.StdCopy(pw, io.Discard, rc); pw.CloseWithError(err) }()
+	br := bufio.NewReader(pr)
+	if l, err := br.ReadString('\n'); err != nil || l != "first\n" {
+		t.Fatalf("followed line 1: %q %v", l, err)
+	}
+	// A line written after the logs request arrives on the same stream.
+	io.WriteString(att.Conn, "second\n")
+	if l, err := br.ReadString('\n'); err != nil || l != "second\n" {
+		t.Fatalf("followed line 2: %q %v", l, err)
+	}
+	// The container exits (stdin closed): the follow ends.
+	att.CloseWrite()
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Fatalf("after exit: %q %v", rest, err)
 	}
 }

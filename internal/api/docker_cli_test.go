@@ -195,6 +195,10 @@ func TestDockerCLIImages(t *testing.T) {
 	if !strings.Contains(out, "Untagged: 127.0.0.1:5000/team/bb:v2") {
 		t.Fatalf("docker rmi: %q", out)
 	}
+	out = d.ok(t, "push", "127.0.0.1:5000/busybox:latest")
+	if !strings.Contains(out, "latest: digest: sha256:") {
+		t.Fatalf("docker push: %q", out)
+	}
 	// run of a missing image pulls it first (create → 404 → pull → create).
 	d.fake.AddRemote("busybox:pulled")
 	out, errs, code := d.docker(t, "run", "--rm", "busybox:pulled", "echo", "after", "pull")

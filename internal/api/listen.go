@@ -163,10 +163,21 @@ func Serve(ctx context.Context, listeners []net.Listener, handler http.Handler) 
 	if s, ok := handler.(*Server); ok {
 		s.hijacked.closeAll()
 	}
-	cancelBase()
+	// Stop accepting; let ordinary requests (a create, a remove) finish
+	// for a moment, then cancel the request contexts so that streams
+	// (events, logs -f, wait) end too; cut whatever is left after 5 s.
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if serr := srv.Shutdown(sctx); serr != nil {
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(sctx) }()
+	var serr error
+	select {
+	case serr = <-done:
+	case <-time.After(time.Second):
+		cancelBase()
+		serr = <-done
+	}
+	if serr != nil {
 		_ = srv.Close()
 	}
 	return err
