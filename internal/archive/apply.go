@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -364,6 +365,11 @@ func (a *applier) file(tr *tar.Reader, pfd int, base, rel string, hdr *tar.Heade
 			unix.Close(fd)
 		}
 	}()
+	// A sparse entry (GNU or PAX sparse): the tar reader fills holes with
+	// zeros; seeking over zero blocks instead of writing them keeps the
+	// holes.
+	sparse := hdr.Typeflag == tar.TypeGNUSparse || hdr.PAXRecords["GNU.sparse.major"] != "" ||
+		hdr.PAXRecords["GNU.sparse.map"] != "" || hdr.PAXRecords["GNU.sparse.numblocks"] != ""
 	for left := hdr.Size; left > 0; {
 		n := int64(len(a.buf))
 		if left < n {
@@ -376,11 +382,22 @@ func (a *applier) file(tr *tar.Reader, pfd int, base, rel string, hdr *tar.Heade
 			}
 			return fmt.Errorf("truncated layer: %d of %d bytes: %w", hdr.Size-left+int64(m), hdr.Size, err)
 		}
-		if err := writeAll(fd, a.buf[:m]); err != nil {
+		if sparse {
+			err = writeSparse(fd, a.buf[:m])
+		} else {
+			err = writeAll(fd, a.buf[:m])
+		}
+		if err != nil {
 			return fmt.Errorf("write: %w", err)
 		}
 		left -= int64(m)
 		a.size += int64(m)
+	}
+	if sparse {
+		// Trailing holes were skipped, not written: set the length.
+		if err := unix.Ftruncate(fd, hdr.Size); err != nil {
+			return fmt.Errorf("truncate: %w", err)
+		}
 	}
 	if err := a.owner(fd, "", 0, hdr); err != nil {
 		return err
@@ -409,6 +426,24 @@ func writeAll(fd int, b []byte) error {
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+var zeroBlock [64 << 10]byte
+
+// writeSparse writes b in 64 KiB blocks, seeking over blocks of zeros.
+func writeSparse(fd int, b []byte) error {
+	for len(b) > 0 {
+		n := min(len(b), len(zeroBlock))
+		if bytes.Equal(b[:n], zeroBlock[:n]) {
+			if _, err := unix.Seek(fd, int64(n), io.SeekCurrent); err != nil {
+				return err
+			}
+		} else if err := writeAll(fd, b[:n]); err != nil {
 			return err
 		}
 		b = b[n:]

@@ -360,6 +360,9 @@ func TestApplyGNUSparse(t *testing.T) {
 		if err != nil || len(b) != 8<<20+4 || string(b[:4]) != "head" || string(b[8<<20:]) != "tail" || bytes.Count(b[4:8<<20], []byte{0}) != 8<<20-4 {
 			t.Errorf("%s: sparse file content wrong (%d bytes, %v)", format, len(b), err)
 		}
+		if st := lstat(t, filepath.Join(dst, "sparse")); st.Blocks*512 > 1<<20 {
+			t.Errorf("%s: holes filled: %d bytes allocated for 8 bytes of data", format, st.Blocks*512)
+		}
 		// And cut mid-way, a clear truncation error.
 		cut := bytes.Index(out, []byte("tail"))
 		if _, err := apply(t, t.TempDir(), out[:cut], ApplyOptions{}); !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), `"sparse"`) {
