@@ -75,6 +75,10 @@ func TestDockerCLIVersionInfo(t *testing.T) {
 	if !strings.Contains(out, "API version:      1.41 (minimum version 1.24)") {
 		t.Fatalf("docker version output:\n%s", out)
 	}
+	out = d.ok(t, "system", "df", "--format", "{{.Type}} {{.TotalCount}}")
+	if !strings.Contains(out, "Images 2") || !strings.Contains(out, "Containers 0") || !strings.Contains(out, "Local Volumes 0") {
+		t.Fatalf("docker system df: %q", out)
+	}
 	out = d.ok(t, "info", "--format", "{{.Name}} {{.OperatingSystem}} {{.Images}}")
 	if strings.TrimSpace(out) != "fakehost berth-fake 2" {
 		t.Fatalf("docker info --format: %q", out)

@@ -14,7 +14,7 @@
 //     verbatim as docker's {"message": ...}; so the message must be docker's
 //     text, e.g. errdefs.ErrNotFound.WithMessage("No such container: " + id).
 //     NotFound→404, InvalidArgument→400, Conflict/AlreadyExists→409,
-//     NotModified→304, FailedPrecondition→409 (304 on start/stop/restart),
+//     NotModified→304, FailedPrecondition→409 (304 on start and stop),
 //     PermissionDenied→403, Unauthenticated→401, NotImplemented→501,
 //     Unavailable→503, anything else→500.
 //   - ctx is the request's context: it is cancelled when the client goes
