@@ -160,8 +160,10 @@ type ExecBackend interface {
 	// is not running) and returns its ID.
 	ExecCreate(ctx context.Context, id string, cfg container.ExecCreateRequest) (container.ExecCreateResponse, error)
 	// ExecStart starts the exec. With opts.Detach, return once it started
-	// (opts.Streams is nil). Otherwise call opts.Streams(tty) once and copy
-	// until the process exits. Already started: Conflict.
+	// (opts.Streams is nil). Otherwise call opts.Streams(tty) once (tty from
+	// the exec's config) and copy until the process exits; record the exit
+	// code before returning, since the docker CLI inspects the exec as soon
+	// as the stream ends. Already started: Conflict.
 	ExecStart(ctx context.Context, execID string, opts ExecStartOptions) error
 	ExecInspect(ctx context.Context, execID string) (container.ExecInspectResponse, error)
 	ExecResize(ctx context.Context, execID string, height, width uint) error
@@ -308,9 +310,10 @@ type CommitOptions struct {
 
 // AttachStreams is the hijacked connection as the backend sees it. For a
 // TTY, Stdout and Stderr are the same raw writer; otherwise they write
-// docker's 8-byte-header frames. Stdin is nil unless the client asked for
-// it; it returns io.EOF when the client half-closes. Writes are safe from
-// several goroutines.
+// docker's 8-byte-header frames. A stream the client did not ask for is
+// nil (attach); exec start always offers all three and the exec's own
+// Attach* settings decide. Stdin returns io.EOF when the client
+// half-closes (CloseWrite). Writes are safe from several goroutines.
 type AttachStreams struct {
 	Stdin  io.ReadCloser
 	Stdout io.Writer
