@@ -115,50 +115,53 @@ func usable(s Subnet, a netip.Addr) bool {
 	return true
 }
 
-// allocate takes an address of s for owner inside the network's bucket:
-// the requested one, or the next free one after the last handed out, so
-// that a just-released address is not reused at once (docker does the
-// same). It runs inside the caller's bbolt write transaction, so two
-// containers can never get one address, and the allocation is durable.
-func allocate(nb *bolt.Bucket, s Subnet, requested netip.Addr, owner string) (netip.Addr, error) {
-	ips, err := nb.CreateBucketIfNotExists([]byte("ips"))
-	if err != nil {
-		return netip.Addr{}, err
-	}
+// pool is one network's address allocation state. It lives in memory,
+// under the manager's lock, so allocating costs no I/O; every change is
+// mirrored to the store by the manager's ordered writer (store.go).
+type pool struct {
+	taken map[netip.Addr]string // address → owning container id
+	next4 netip.Addr            // last address handed out, per family
+	next6 netip.Addr
+}
+
+func newPool() *pool { return &pool{taken: map[netip.Addr]string{}} }
+
+// allocate takes an address of s for owner: the requested one, or the next
+// free one after the last handed out, so that a just-released address is
+// not reused at once (docker does the same).
+func (p *pool) allocate(s Subnet, requested netip.Addr, owner string) (netip.Addr, error) {
 	if requested.IsValid() {
 		if !usable(s, requested) {
 			return netip.Addr{}, fmt.Errorf("no available IP: requested address %s is out of range: %w", requested, errdefs.ErrInvalidArgument)
 		}
-		if ips.Get([]byte(requested.String())) != nil {
+		if _, ok := p.taken[requested]; ok {
 			//lint:ignore ST1005 docker's message, matched by clients
 			return netip.Addr{}, fmt.Errorf("Address already in use: %s: %w", requested, errdefs.ErrConflict)
 		}
-		return requested, ips.Put([]byte(requested.String()), []byte(owner))
+		p.taken[requested] = owner
+		return requested, nil
 	}
-	cursorKey := []byte("next4")
+	cursor := &p.next4
 	if s.Subnet.Addr().Is6() {
-		cursorKey = []byte("next6")
+		cursor = &p.next6
 	}
 	lo, hi := s.Subnet.Addr(), lastAddr(s.Subnet)
 	if s.IPRange.IsValid() {
 		lo, hi = s.IPRange.Addr(), lastAddr(s.IPRange)
 	}
 	start := lo
-	if c := nb.Get(cursorKey); c != nil {
-		if a, err := netip.ParseAddr(string(c)); err == nil && a.Compare(lo) >= 0 && a.Compare(hi) < 0 {
-			start = a.Next()
-		}
+	if c := *cursor; c.IsValid() && c.Compare(lo) >= 0 && c.Compare(hi) < 0 {
+		start = c.Next()
 	}
 	// Walk from start to hi, then wrap from lo to start: the walk ends at
 	// the first free address, so its length is bounded by the number of
 	// allocated addresses, even in an IPv6 /64.
 	a := start
 	for wrapped := false; ; {
-		if usable(s, a) && ips.Get([]byte(a.String())) == nil {
-			if err := ips.Put([]byte(a.String()), []byte(owner)); err != nil {
-				return netip.Addr{}, err
-			}
-			return a, nb.Put(cursorKey, []byte(a.String()))
+		if _, ok := p.taken[a]; !ok && usable(s, a) {
+			p.taken[a] = owner
+			*cursor = a
+			return a, nil
 		}
 		if a == hi {
 			if wrapped {
@@ -175,8 +178,33 @@ func allocate(nb *bolt.Bucket, s Subnet, requested netip.Addr, owner string) (ne
 	return netip.Addr{}, fmt.Errorf("no available IPv%d addresses on this network's address pools: %s: %w", map[bool]int{true: 4, false: 6}[s.Subnet.Addr().Is4()], s.Subnet, errdefs.ErrUnavailable)
 }
 
-// release frees a if owner holds it (no error if it was not allocated).
-func release(nb *bolt.Bucket, a netip.Addr, owner string) error {
+// release frees a if owner holds it.
+func (p *pool) release(a netip.Addr, owner string) {
+	if a.IsValid() && p.taken[a] == owner {
+		delete(p.taken, a)
+	}
+}
+
+// storeAlloc and storeRelease mirror pool changes into a network's bucket.
+func storeAlloc(nb *bolt.Bucket, a netip.Addr, owner string, cursor bool) error {
+	ips, err := nb.CreateBucketIfNotExists([]byte("ips"))
+	if err != nil {
+		return err
+	}
+	if err := ips.Put([]byte(a.String()), []byte(owner)); err != nil {
+		return err
+	}
+	if !cursor {
+		return nil
+	}
+	key := []byte("next4")
+	if a.Is6() {
+		key = []byte("next6")
+	}
+	return nb.Put(key, []byte(a.String()))
+}
+
+func storeRelease(nb *bolt.Bucket, a netip.Addr, owner string) error {
 	if !a.IsValid() {
 		return nil
 	}

@@ -67,14 +67,18 @@ type Manager struct {
 	ports    map[portKey]int // host port reservations: bound, non-listening sockets
 	nextPort int
 	dns      map[string]*dnsServer // by container id
-	bg       sync.WaitGroup        // background store updates (Release)
-	upstream []netip.AddrPort      // host resolvers for the embedded DNS
+	w        *writer               // ordered store updates (store.go)
+	v6Table  bool                  // berth's ip6 table exists
+	v6Synced bool
+	closed   bool
+	upstream []netip.AddrPort // host resolvers for the embedded DNS
 	warnings []string
 }
 
 type netState struct {
-	cfg Network
-	eps map[string]*EndpointInfo
+	cfg  Network
+	eps  map[string]*EndpointInfo
+	pool *pool
 }
 
 func (n *netState) masquerade() bool {
@@ -142,6 +146,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	} else if m.host, err = netlink.NewHandle(); err != nil {
 		return nil, err
 	}
+	m.w = newWriter(cfg.DB, m.log)
 	if err := m.restore(ctx); err != nil {
 		m.Close()
 		return nil, err
@@ -220,9 +225,13 @@ func (m *Manager) Warnings() []string {
 // Close stops the embedded DNS servers and releases port reservations;
 // kernel state stays for the next daemon (see Manager).
 func (m *Manager) Close() {
-	m.bg.Wait()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	m.closed = true
+	m.w.close()
 	for id, s := range m.dns {
 		s.close()
 		delete(m.dns, id)
@@ -262,10 +271,23 @@ func (m *Manager) applyLocked() error {
 		return fmt.Errorf("nftables: %w", err)
 	}
 	nets := m.sortedNets()
-	if err := applyRules(c, m.cfg.Table, false, nets); err != nil {
-		return err
+	queueRules(c, m.cfg.Table, false, nets)
+	// The ip6 table is rewritten only while some network has IPv6 (and
+	// once at start, to remove a stale one): one family, one less kernel
+	// transaction per published port change.
+	want6 := false
+	for _, n := range nets {
+		_, has := n.subnet(true)
+		want6 = want6 || (has && n.cfg.EnableIPv6)
 	}
-	return applyRules(c, m.cfg.Table, true, nets)
+	if want6 || m.v6Table || !m.v6Synced {
+		queueRules(c, m.cfg.Table, true, nets)
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables: update tables %s: %w", m.cfg.Table, err)
+	}
+	m.v6Table, m.v6Synced = want6, true
+	return nil
 }
 
 func (m *Manager) sortedNets() []*netState {
@@ -451,7 +473,10 @@ func (m *Manager) CreateNetwork(ctx context.Context, o CreateOptions) (Network, 
 }
 
 func (m *Manager) addNetworkLocked(_ context.Context, n Network) (Network, error) {
-	if err := m.cfg.DB.Update(func(tx *bolt.Tx) error {
+	if m.closed {
+		return Network{}, fmt.Errorf("network manager closed: %w", errdefs.ErrUnavailable)
+	}
+	if err := m.w.sync(func(tx *bolt.Tx) error {
 		nb, err := tx.Bucket(bucketNetworks).CreateBucket([]byte(n.ID))
 		if err != nil {
 			return err
@@ -460,7 +485,7 @@ func (m *Manager) addNetworkLocked(_ context.Context, n Network) (Network, error
 	}); err != nil {
 		return Network{}, fmt.Errorf("store network: %w", err)
 	}
-	st := &netState{cfg: n, eps: map[string]*EndpointInfo{}}
+	st := &netState{cfg: n, eps: map[string]*EndpointInfo{}, pool: newPool()}
 	m.nets[n.ID] = st
 	created := false
 	undo := func() {
@@ -468,7 +493,7 @@ func (m *Manager) addNetworkLocked(_ context.Context, n Network) (Network, error
 		if created {
 			_ = m.deleteBridge(n.Bridge)
 		}
-		_ = m.cfg.DB.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketNetworks).DeleteBucket([]byte(n.ID)) })
+		_ = m.w.sync(func(tx *bolt.Tx) error { return tx.Bucket(bucketNetworks).DeleteBucket([]byte(n.ID)) })
 	}
 	// A new network never adopts an existing device (docker0, virbr0, …):
 	// berth deletes its bridges with their networks.
@@ -599,6 +624,9 @@ func macFor(a netip.Addr) net.HardwareAddr {
 // lookup finds a network by full id, name, or unique id prefix. Caller
 // holds m.mu.
 func (m *Manager) lookup(ref string) (*netState, error) {
+	if m.closed {
+		return nil, fmt.Errorf("network manager closed: %w", errdefs.ErrUnavailable)
+	}
 	if n, ok := m.nets[ref]; ok {
 		return n, nil
 	}
@@ -705,7 +733,7 @@ func (m *Manager) removeLocked(_ context.Context, n *netState) error {
 		return fmt.Errorf("delete bridge %s: %w", n.cfg.Bridge, err)
 	}
 	delete(m.nets, n.cfg.ID)
-	if err := m.cfg.DB.Update(func(tx *bolt.Tx) error {
+	if err := m.w.sync(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketNetworks).DeleteBucket([]byte(n.cfg.ID))
 	}); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 		return fmt.Errorf("store: %w", err)
@@ -812,38 +840,51 @@ func (m *Manager) Connect(ctx context.Context, ref string, e Endpoint) (Endpoint
 	}
 	ep.Ports = reserved
 
-	// 2. Addresses, in one durable transaction with the endpoint record.
+	// 2. Addresses, from the in-memory pool; the store follows in order
+	// (see writer in store.go for why Connect does not wait for the fsync).
 	s4, ok4 := n.subnet(false)
 	s6, ok6 := n.subnet(true)
-	if err := m.cfg.DB.Update(func(tx *bolt.Tx) error {
-		nb, err := netBucket(tx, n.cfg.ID)
+	if ok4 {
+		a, err := n.pool.allocate(s4, req4, e.ContainerID)
 		if err != nil {
-			return err
+			undoPorts()
+			return EndpointInfo{}, err
 		}
-		if ok4 {
-			a, err := allocate(nb, s4, req4, e.ContainerID)
-			if err != nil {
+		ep.IPv4, ep.Gateway = netip.PrefixFrom(a, s4.Subnet.Bits()), s4.Gateway
+	}
+	if ok6 && n.cfg.EnableIPv6 {
+		a, err := n.pool.allocate(s6, req6, e.ContainerID)
+		if err != nil {
+			n.pool.release(ep.IPv4.Addr(), e.ContainerID)
+			undoPorts()
+			return EndpointInfo{}, err
+		}
+		ep.IPv6, ep.Gateway6 = netip.PrefixFrom(a, s6.Subnet.Bits()), s6.Gateway
+	}
+	ep.MAC = macFor(ep.IPv4.Addr()).String()
+	saved := *ep
+	netID := n.cfg.ID
+	m.w.async(func(tx *bolt.Tx) error {
+		nb, err := netBucket(tx, netID)
+		if err != nil {
+			return nil // network removed meanwhile
+		}
+		if saved.IPv4.IsValid() {
+			if err := storeAlloc(nb, saved.IPv4.Addr(), saved.ContainerID, !req4.IsValid()); err != nil {
 				return err
 			}
-			ep.IPv4, ep.Gateway = netip.PrefixFrom(a, s4.Subnet.Bits()), s4.Gateway
 		}
-		if ok6 && n.cfg.EnableIPv6 {
-			a, err := allocate(nb, s6, req6, e.ContainerID)
-			if err != nil {
+		if saved.IPv6.IsValid() {
+			if err := storeAlloc(nb, saved.IPv6.Addr(), saved.ContainerID, !req6.IsValid()); err != nil {
 				return err
 			}
-			ep.IPv6, ep.Gateway6 = netip.PrefixFrom(a, s6.Subnet.Bits()), s6.Gateway
 		}
-		ep.MAC = macFor(ep.IPv4.Addr()).String()
 		eb, err := nb.CreateBucketIfNotExists(bucketEndpoints)
 		if err != nil {
 			return err
 		}
-		return putJSON(eb, []byte(e.ContainerID), ep)
-	}); err != nil {
-		undoPorts()
-		return EndpointInfo{}, err
-	}
+		return putJSON(eb, []byte(saved.ContainerID), saved)
+	})
 	n.eps[e.ContainerID] = ep
 	fail := func(err error) (EndpointInfo, error) {
 		_ = m.dropEndpoint(n, ep)
@@ -961,17 +1002,19 @@ func (m *Manager) dropEndpoint(n *netState, ep *EndpointInfo, keepVeth ...bool) 
 		}
 	}
 	m.forget(n, ep)
-	if err := m.cfg.DB.Update(func(tx *bolt.Tx) error { return unstore(tx, n.cfg.ID, ep) }); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
+	saved, netID := *ep, n.cfg.ID
+	m.w.async(func(tx *bolt.Tx) error { return unstore(tx, netID, &saved) })
 	return nil
 }
 
-// forget drops an endpoint from memory: ports, DNS server. Caller holds m.mu.
+// forget drops an endpoint from memory: addresses, ports, DNS server.
+// Caller holds m.mu.
 func (m *Manager) forget(n *netState, ep *EndpointInfo) {
 	for _, p := range ep.Ports {
 		m.unreserve(p)
 	}
+	n.pool.release(ep.IPv4.Addr(), ep.ContainerID)
+	n.pool.release(ep.IPv6.Addr(), ep.ContainerID)
 	delete(n.eps, ep.ContainerID)
 	if _, still := m.containersWithDNS()[ep.ContainerID]; !still {
 		if s := m.dns[ep.ContainerID]; s != nil {
@@ -988,10 +1031,10 @@ func unstore(tx *bolt.Tx, netID string, ep *EndpointInfo) error {
 	if err != nil {
 		return nil // network removed meanwhile
 	}
-	if err := release(nb, ep.IPv4.Addr(), ep.ContainerID); err != nil {
+	if err := storeRelease(nb, ep.IPv4.Addr(), ep.ContainerID); err != nil {
 		return err
 	}
-	if err := release(nb, ep.IPv6.Addr(), ep.ContainerID); err != nil {
+	if err := storeRelease(nb, ep.IPv6.Addr(), ep.ContainerID); err != nil {
 		return err
 	}
 	if eb := nb.Bucket(bucketEndpoints); eb != nil {
@@ -1031,41 +1074,17 @@ func (m *Manager) Disconnect(_ context.Context, ref, containerID string) error {
 // it when a container stops, then removes the namespace: deleting a veth
 // synchronously costs ~20 ms here (RTM_DELLINK waits for an RCU grace
 // period), namespace teardown does it in the background for free.
-//
-// The store is updated in the background: until that commit an address
-// merely stays taken (never handed out twice), and if the daemon dies
-// first, New drops endpoints whose namespace is gone. Close waits for it.
 func (m *Manager) Release(_ context.Context, containerID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	type gone struct {
-		netID string
-		ep    *EndpointInfo
-	}
-	var drop []gone
 	ports := false
 	for _, n := range m.nets {
 		if ep, ok := n.eps[containerID]; ok {
 			ports = ports || len(ep.Ports) > 0
-			m.forget(n, ep)
-			drop = append(drop, gone{n.cfg.ID, ep})
-		}
-	}
-	if len(drop) > 0 {
-		m.bg.Add(1)
-		go func() {
-			defer m.bg.Done()
-			if err := m.cfg.DB.Update(func(tx *bolt.Tx) error {
-				for _, g := range drop {
-					if err := unstore(tx, g.netID, g.ep); err != nil {
-						return err
-					}
-				}
-				return nil
-			}); err != nil {
-				m.log.Warn("network: release not stored; repaired at next start", "container", containerID, "err", err)
+			if err := m.dropEndpoint(n, ep, true); err != nil {
+				return err
 			}
-		}()
+		}
 	}
 	if ports {
 		return m.applyLocked()

@@ -13,7 +13,7 @@ import (
 )
 
 // berth's firewall lives in its own tables only, rebuilt in one netlink
-// batch (atomically) from the manager's state whenever a network or a
+// batch (atomically, both families at once) from the manager's state whenever a network or a
 // published port changes, and deleted when no network needs it:
 //
 //	table ip berth {                       (table ip6 berth: same, IPv6 networks only)
@@ -212,9 +212,10 @@ func portRule(v6 bool, p PortBinding, cip netip.Addr) []expr.Any {
 	)
 }
 
-// applyRules replaces one family's berth table with rules in a single
-// batch; with no networks of that family the table is deleted instead.
-func applyRules(c *nftables.Conn, table string, v6 bool, nets []*netState) error {
+// queueRules queues the replacement of one family's berth table (the
+// caller's Flush sends everything as one atomic batch); with no networks of
+// that family the table is deleted instead.
+func queueRules(c *nftables.Conn, table string, v6 bool, nets []*netState) {
 	fam := nftables.TableFamilyIPv4
 	if v6 {
 		fam = nftables.TableFamilyIPv6
@@ -250,10 +251,6 @@ func applyRules(c *nftables.Conn, table string, v6 bool, nets []*netState) error
 			c.AddRule(&nftables.Rule{Table: t, Chain: chains[r.chain], Exprs: r.exprs})
 		}
 	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables: update table %s %s: %w", map[bool]string{false: "ip", true: "ip6"}[v6], table, err)
-	}
-	return nil
 }
 
 // ForeignForwardDrop lists the base chains of other tables on the IPv4

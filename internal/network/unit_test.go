@@ -2,6 +2,7 @@ package network
 
 import (
 	"errors"
+	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -53,37 +54,18 @@ func TestPickPool(t *testing.T) {
 	}
 }
 
-func testDB(t *testing.T) *bolt.DB {
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
 func TestAllocate(t *testing.T) {
-	db := testDB(t)
+	p := newPool()
 	s := Subnet{Subnet: netip.MustParsePrefix("10.0.0.0/29"), Gateway: netip.MustParseAddr("10.0.0.1")}
 	alloc := func(req string) (string, error) {
-		var out netip.Addr
-		err := db.Update(func(tx *bolt.Tx) error {
-			b, err := tx.CreateBucketIfNotExists([]byte("n"))
-			if err != nil {
-				return err
-			}
-			var r netip.Addr
-			if req != "" {
-				r = netip.MustParseAddr(req)
-			}
-			out, err = allocate(b, s, r, "c")
-			return err
-		})
-		return out.String(), err
+		var r netip.Addr
+		if req != "" {
+			r = netip.MustParseAddr(req)
+		}
+		a, err := p.allocate(s, r, "c")
+		return a.String(), err
 	}
-	free := func(a string) {
-		_ = db.Update(func(tx *bolt.Tx) error { return release(tx.Bucket([]byte("n")), netip.MustParseAddr(a), "c") })
-	}
+	free := func(a string) { p.release(netip.MustParseAddr(a), "c") }
 	var got []string
 	for i := 0; i < 5; i++ { // .2-.6: .0 network, .1 gateway, .7 broadcast
 		a, err := alloc("")
@@ -100,6 +82,7 @@ func TestAllocate(t *testing.T) {
 	}
 	free("10.0.0.3")
 	free("10.0.0.5")
+	p.release(netip.MustParseAddr("10.0.0.4"), "someone-else") // not the owner: no effect
 	// resumes after the last handed out (.6), wraps, takes .3 before .5
 	if a, _ := alloc(""); a != "10.0.0.3" {
 		t.Fatalf("after wrap: %s", a)
@@ -113,14 +96,56 @@ func TestAllocate(t *testing.T) {
 	if a, err := alloc("10.0.0.5"); err != nil || a != "10.0.0.5" {
 		t.Fatalf("requested free: %s %v", a, err)
 	}
-	// IPv6 /64: the walk is bounded by allocations, not by the pool size
-	s = Subnet{Subnet: netip.MustParsePrefix("fd00::/64"), Gateway: netip.MustParseAddr("fd00::1")}
-	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("n")) }); err != nil {
-		t.Fatal(err)
+	// ip-range limits the pool
+	p = newPool()
+	s = Subnet{Subnet: netip.MustParsePrefix("10.0.0.0/24"), Gateway: netip.MustParseAddr("10.0.0.1"), IPRange: netip.MustParsePrefix("10.0.0.128/30")}
+	got = nil
+	for i := 0; i < 4; i++ {
+		a, err := alloc("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, a)
 	}
+	if strings.Join(got, " ") != "10.0.0.128 10.0.0.129 10.0.0.130 10.0.0.131" {
+		t.Fatal(got)
+	}
+	// IPv6 /64: the walk is bounded by allocations, not by the pool size
+	p = newPool()
+	s = Subnet{Subnet: netip.MustParsePrefix("fd00::/64"), Gateway: netip.MustParseAddr("fd00::1")}
 	if a, _ := alloc(""); a != "fd00::2" {
 		t.Fatalf("v6: %s", a)
 	}
+}
+
+// TestWriterOrder: store changes land in issue order, batched.
+func TestWriterOrder(t *testing.T) {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	w := newWriter(db, slog.New(slog.DiscardHandler))
+	for i := 0; i < 500; i++ {
+		v := strconv.Itoa(i)
+		w.async(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte("k"), []byte(v))
+		})
+	}
+	if err := w.sync(func(tx *bolt.Tx) error { return errors.New("boom") }); err == nil {
+		t.Fatal("sync error lost")
+	}
+	w.close()
+	_ = db.View(func(tx *bolt.Tx) error {
+		if got := string(tx.Bucket([]byte("b")).Get([]byte("k"))); got != "499" {
+			t.Fatalf("last write %q, want 499", got)
+		}
+		return nil
+	})
 }
 
 func TestParsePortSpec(t *testing.T) {
