@@ -3,6 +3,7 @@ package network
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -335,5 +336,72 @@ func TestErrorsClassified(t *testing.T) {
 	_, err := parseSubnets([]SubnetRequest{{Subnet: "x"}})
 	if !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Fatal(err)
+	}
+}
+
+// TestForwardQuery relays unknown dotted names to an upstream (a fake
+// resolver on loopback), over UDP and TCP, and answers SERVFAIL when no
+// upstream answers.
+func TestForwardQuery(t *testing.T) {
+	answer := func(req []byte) []byte {
+		var m dnsmessage.Message
+		if err := m.Unpack(req); err != nil {
+			return nil
+		}
+		m.Response = true
+		m.Answers = []dnsmessage.Resource{{Header: dnsmessage.ResourceHeader{Name: m.Questions[0].Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 5},
+			Body: &dnsmessage.AResource{A: [4]byte{192, 0, 2, 99}}}}
+		b, _ := m.Pack()
+		return b
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo(answer(buf[:n]), from)
+		}
+	}()
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Skipf("tcp port %d taken: %v", port, err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if req, err := readTCPMsg(c); err == nil {
+				_ = writeTCPMsg(c, answer(req))
+			}
+			c.Close()
+		}
+	}()
+	up := []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))}
+	for _, tcp := range []bool{false, true} {
+		resp := forwardQuery(query(t, "example.com.", dnsmessage.TypeA), up, tcp)
+		var m dnsmessage.Message
+		if err := m.Unpack(resp); err != nil || len(m.Answers) != 1 || m.ID != 42 {
+			t.Fatalf("tcp=%v: %v %+v", tcp, err, m)
+		}
+	}
+	// nobody listening: no answer, and the caller turns that into SERVFAIL
+	dead := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:1")}
+	if resp := forwardQuery(query(t, "example.com.", dnsmessage.TypeA), dead, true); resp != nil {
+		t.Fatal("answer from a dead upstream")
+	}
+	var m dnsmessage.Message
+	if err := m.Unpack(errorReply(query(t, "example.com.", dnsmessage.TypeA), dnsmessage.RCodeServerFailure)); err != nil || m.RCode != dnsmessage.RCodeServerFailure || m.ID != 42 {
+		t.Fatalf("servfail: %v %+v", err, m.Header)
 	}
 }
