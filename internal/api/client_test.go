@@ -673,7 +673,7 @@ func TestCreateNormalization(t *testing.T) {
 		t.Fatalf("create: %d %s", code, body)
 	}
 	got := rec.get()
-	if got.HostConfig.CgroupnsMode != "host" || got.HostConfig.RestartPolicy.Name != "no" || got.HostConfig.NetworkMode != "bridge" || got.HostConfig.PidsLimit != nil {
+	if got.HostConfig.CgroupnsMode != "host" || got.HostConfig.RestartPolicy.Name != "no" || got.HostConfig.NetworkMode != "default" || got.HostConfig.PidsLimit != nil {
 		t.Fatalf("normalized host config: %+v", got.HostConfig)
 	}
 	if ep := got.NetworkingConfig.EndpointsConfig["bridge"]; ep == nil || ep.MacAddress.String() != "02:42:ac:11:00:02" {

@@ -93,8 +93,10 @@ func normalizeCreate(version string, req container.CreateRequest, raw []byte, na
 		}
 	}
 	// Unversioned defaults, applied here so the daemon sees them set.
-	if hc.NetworkMode == "" || hc.NetworkMode == "default" {
-		hc.NetworkMode = "bridge"
+	// "default" (not "bridge") is what dockerd 20.10 records and shows in
+	// inspect; the daemon maps it to the bridge network.
+	if hc.NetworkMode == "" {
+		hc.NetworkMode = network.NetworkDefault
 	}
 	if hc.RestartPolicy.Name == "" {
 		hc.RestartPolicy.Name = container.RestartPolicyDisabled
