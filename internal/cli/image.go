@@ -81,7 +81,12 @@ func (c *CLI) newPullCommand() *cobra.Command {
 				return errors.New("tag can't be used with --all-tags/-a")
 			}
 			if !all {
-				ref = normalizeRef(ref)
+				if n := normalizeRef(ref); n != ref {
+					if !quiet && !strings.Contains(ref, "@") {
+						fmt.Fprintln(c.out, "Using default tag: latest")
+					}
+					ref = n
+				}
 			}
 			var out io.Writer = c.out
 			if quiet {
@@ -218,66 +223,71 @@ var imageHeaders = map[string]string{
 	"UniqueSize": "UNIQUE SIZE", "Containers": "CONTAINERS",
 }
 
-// imageRows expands summaries into docker's rows: one per repo:tag, with
-// the repo's digest when it has exactly one, "<none>" placeholders for
-// dangling images.
-func imageRows(images []image.Summary, trunc bool, now time.Time) []any {
+// imageRows expands summaries into docker's rows: one per repo:tag (times
+// each of the repo's digests with --digests), digest-only repos as
+// "<none>" tags, and "<none>:<none>" for dangling images.
+func imageRows(images []image.Summary, trunc bool, now time.Time, showDigests ...bool) []any {
+	withDigests := len(showDigests) > 0 && showDigests[0]
 	var rows []any
 	for _, img := range images {
+		row := func(repo, tag, digest string) {
+			rows = append(rows, imageRow{repo: repo, tag: tag, digest: digest, img: img, trunc: trunc, now: now})
+		}
 		tags := map[string][]string{}
 		digests := map[string][]string{}
-		var repos []string
-		seen := map[string]bool{}
-		addRepo := func(r string) {
-			if !seen[r] {
-				seen[r] = true
-				repos = append(repos, r)
-			}
-		}
 		for _, rt := range img.RepoTags {
-			if rt == "<none>:<none>" {
-				continue
-			}
 			i := strings.LastIndex(rt, ":")
-			if i < 0 {
+			if rt == "<none>:<none>" || i < 0 {
 				continue
 			}
-			addRepo(rt[:i])
 			tags[rt[:i]] = append(tags[rt[:i]], rt[i+1:])
 		}
 		for _, rd := range img.RepoDigests {
-			if rd == "<none>@<none>" {
-				continue
-			}
 			repo, dg, ok := strings.Cut(rd, "@")
-			if !ok {
+			if rd == "<none>@<none>" || !ok {
 				continue
 			}
-			addRepo(repo)
 			digests[repo] = append(digests[repo], dg)
 		}
-		if len(repos) == 0 {
-			rows = append(rows, imageRow{repo: "<none>", tag: "<none>", digest: "<none>", img: img, trunc: trunc, now: now})
+		if len(tags) == 0 && len(digests) == 0 {
+			row("<none>", "<none>", "<none>")
 			continue
 		}
-		for _, repo := range repos {
+		for _, repo := range sortedKeys(tags) {
 			ds := digests[repo]
-			if len(tags[repo]) == 0 {
-				for _, d := range ds {
-					rows = append(rows, imageRow{repo: repo, tag: "<none>", digest: d, img: img, trunc: trunc, now: now})
+			delete(digests, repo)
+			ts := tags[repo]
+			sort.Strings(ts)
+			for _, t := range ts {
+				if !withDigests || len(ds) == 0 {
+					row(repo, t, "<none>")
+					continue
 				}
+				for _, d := range ds {
+					row(repo, t, d)
+				}
+			}
+		}
+		for _, repo := range sortedKeys(digests) {
+			if !withDigests {
+				row(repo, "<none>", "<none>")
 				continue
 			}
-			for _, t := range tags[repo] {
-				d := "<none>"
-				if len(ds) == 1 {
-					d = ds[0]
-				}
-				rows = append(rows, imageRow{repo: repo, tag: t, digest: d, img: img, trunc: trunc, now: now})
+			for _, d := range digests[repo] {
+				row(repo, "<none>", d)
 			}
 		}
 	}
 	return rows
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func (c *CLI) newImagesCommand() *cobra.Command {
@@ -304,7 +314,7 @@ func (c *CLI) newImagesCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sort.SliceStable(res.Items, func(i, j int) bool { return res.Items[i].Created > res.Items[j].Created })
+			// Rows keep the daemon's order (newest first), as docker does.
 			if format == "" {
 				if cf, err := c.config(); err == nil && cf.ImgFormat != "" && !quiet {
 					format = cf.ImgFormat
@@ -314,7 +324,7 @@ func (c *CLI) newImagesCommand() *cobra.Command {
 			if digests {
 				table = "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 			}
-			rows := imageRows(res.Items, !noTrunc, time.Now())
+			rows := imageRows(res.Items, !noTrunc, time.Now(), digests)
 			if quiet && (format == "" || format == "table") {
 				// -q prints each image once.
 				seen := map[string]bool{}
@@ -484,8 +494,16 @@ func (c *CLI) newHistoryCommand() *cobra.Command {
 			for i, h := range res.Items {
 				rows[i] = historyRow{h: h, trunc: !noTrunc, human: human, now: now}
 			}
+			headers := historyHeaders
+			if !human {
+				headers = map[string]string{}
+				for k, v := range historyHeaders {
+					headers[k] = v
+				}
+				headers["CreatedSince"] = "CREATED AT"
+			}
 			return listFormat{format: format, table: "{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
-				quiet: "{{.ID}}", isQuiet: quiet, headers: historyHeaders}.render(c.out, rows)
+				quiet: "{{.ID}}", isQuiet: quiet, headers: headers}.render(c.out, rows)
 		},
 	}
 	fl := cmd.Flags()

@@ -242,7 +242,7 @@ func TestPullProgressOnTerminal(t *testing.T) {
 		t.Errorf("no cursor movement in terminal output: %q", s)
 	}
 	r := runCLI(t, "", "pull", "busybox")
-	if strings.Contains(r.out, "\x1b[") || !strings.Contains(r.out, "aaaa: Pull complete\n") || !strings.HasSuffix(r.out, "docker.io/library/busybox:latest\n") {
+	if strings.Contains(r.out, "\x1b[") || !strings.HasPrefix(r.out, "Using default tag: latest\n") || !strings.Contains(r.out, "aaaa: Pull complete\n") || !strings.HasSuffix(r.out, "docker.io/library/busybox:latest\n") {
 		t.Errorf("plain pull output: %q", r.out)
 	}
 	r = runCLI(t, "", "pull", "-q", "busybox")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -429,11 +430,15 @@ func (c *CLI) newDfCommand() *cobra.Command {
 				}
 				return tw.Flush()
 			}
-			f := format
-			if f == "json" {
-				f = "{{json .}}"
+			if format == "json" {
+				for _, r := range rows {
+					b, _ := json.Marshal(map[string]string{"Type": r.Type, "TotalCount": r.TotalCount, "Active": r.Active,
+						"Size": r.Size, "Reclaimable": r.Reclaimable})
+					fmt.Fprintln(c.out, string(b))
+				}
+				return nil
 			}
-			tmpl, err := parseTemplate(unescapeTabs(f) + "\n")
+			tmpl, err := parseTemplate(unescapeTabs(format) + "\n")
 			if err != nil {
 				return err
 			}
