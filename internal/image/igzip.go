@@ -56,8 +56,11 @@ func (s *Store) decompressLayer(ctx context.Context, r io.Reader) (io.ReadCloser
 }
 
 type igzipReader struct {
-	cmd    *exec.Cmd
-	out    *os.File
+	cmd *exec.Cmd
+	out *os.File
+	// buf turns tar's 512-byte header reads into large pipe reads: without
+	// it a layer costs one read(2) per header.
+	buf    *bufio.Reader
 	stderr *bytes.Buffer
 	in     *os.File
 	// feedErr is the error reading the compressed input, if any.
@@ -95,7 +98,7 @@ func startIgzip(ctx context.Context, path string, in io.Reader) (io.ReadCloser, 
 	}
 	pw.Close()
 	inR.Close()
-	r := &igzipReader{cmd: cmd, out: pr, stderr: &stderr, in: inW}
+	r := &igzipReader{cmd: cmd, out: pr, buf: bufio.NewReaderSize(pr, 512<<10), stderr: &stderr, in: inW}
 	go func() {
 		_, err := io.CopyBuffer(inW, in, make([]byte, 256<<10))
 		r.feedErr.Store(&err)
@@ -120,7 +123,7 @@ func (r *igzipReader) wait() error {
 }
 
 func (r *igzipReader) Read(p []byte) (int, error) {
-	n, err := r.out.Read(p)
+	n, err := r.buf.Read(p)
 	if errors.Is(err, io.EOF) {
 		// The stream is only complete if igzip says so.
 		if werr := r.wait(); werr != nil {

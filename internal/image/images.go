@@ -431,6 +431,11 @@ func repoOf(stored string) string {
 func (s *Store) removeLayers(ctx context.Context, rec *imageRecord, chains []digest.Digest) []DeleteItem {
 	var items []DeleteItem
 	for _, c := range chains {
+		if s.pinned(c) {
+			// A pull in flight is about to reference it again.
+			s.keepOrphan(rec, c)
+			continue
+		}
 		if s.layers != nil {
 			if err := s.layers.Remove(ctx, c); err != nil && !errdefs.IsNotFound(err) {
 				s.keepOrphan(rec, c)
@@ -460,6 +465,9 @@ func (s *Store) keepOrphan(rec *imageRecord, chain digest.Digest) {
 		if _, err := cb.CreateBucketIfNotExists(bktRefs); err != nil {
 			return err
 		}
+		if cb.Get(keyInfo) != nil {
+			return nil // recorded again meanwhile (by the pull that pinned it)
+		}
 		return putJSON(cb, keyInfo, lr)
 	})
 }
@@ -484,6 +492,9 @@ func (s *Store) removeOrphanLayers(ctx context.Context) int {
 		})
 		progress := false
 		for _, c := range orphans {
+			if s.pinned(c) {
+				continue
+			}
 			if err := s.layers.Remove(ctx, c); err != nil && !errdefs.IsNotFound(err) {
 				continue
 			}

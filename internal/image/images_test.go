@@ -538,3 +538,29 @@ func TestPullWithBearerToken(t *testing.T) {
 		t.Fatalf("bad password: %v", err)
 	}
 }
+
+func TestDeleteSparesLayersOfPullInFlight(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.push("a:1", imageOf(t, true, "amd64", layerOf(t, "gzip", map[string]string{"1": "1"}), layerOf(t, "gzip", map[string]string{"2": "2"})))
+	a, err := e.store.Pull(ctx, e.ref("a:1"), PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A pull of another image on the same base is between unpack and record.
+	unpin := e.store.pin(a.ChainIDs[:1])
+	items, err := e.store.Delete(ctx, e.ref("a:1"), DeleteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(items, DeleteItem{Deleted: a.ChainIDs[0].String()}) {
+		t.Fatal("base layer removed under a pull in flight")
+	}
+	if ok, _ := e.layers.Has(ctx, a.ChainIDs[0]); !ok || e.layers.count() != 1 {
+		t.Fatalf("layers left: %d", e.layers.count())
+	}
+	unpin()
+	if _, err := e.store.Prune(ctx, PruneOptions{}); err != nil || e.layers.count() != 0 {
+		t.Fatalf("prune after the pull gave up: %v, %d layers", err, e.layers.count())
+	}
+}

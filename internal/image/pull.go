@@ -317,6 +317,7 @@ func (s *Store) fetchSmall(ctx context.Context, cl *client, desc ocispec.Descrip
 // download. With cl == nil every blob must already be in the content store.
 func (s *Store) unpackImage(ctx context.Context, cl *client, mdesc ocispec.Descriptor, m *ocispec.Manifest, cfg *ocispec.Image, ps *progressSink) (*imageRecord, error) {
 	chains := chainIDs(cfg.RootFS.DiffIDs)
+	defer s.pin(chains)()
 	jobs := make([]*layerJob, len(m.Layers))
 	for i, l := range m.Layers {
 		j := &layerJob{desc: l, diffID: cfg.RootFS.DiffIDs[i], chainID: chains[i], foreign: isForeign(l.MediaType)}

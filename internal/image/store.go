@@ -113,6 +113,10 @@ type Store struct {
 	clients       map[clientKey]*client
 
 	unpacks singleflight.Group
+	// inflight counts, per chain ID, the pulls/loads about to record an
+	// image on it: Delete must not remove such a layer under them.
+	inflightMu sync.Mutex
+	inflight   map[digest.Digest]int
 	// lock serializes index mutations that read-modify-write across a
 	// bbolt transaction and the snapshotter (delete vs. pull of one image).
 	lock sync.Mutex
@@ -141,7 +145,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	cs.Sync = opts.SyncBlobs
-	s := &Store{opts: opts, cs: cs, db: opts.DB, layers: opts.Layers, clients: map[clientKey]*client{}}
+	s := &Store{opts: opts, cs: cs, db: opts.DB, layers: opts.Layers, clients: map[clientKey]*client{}, inflight: map[digest.Digest]int{}}
 	s.creds = ConfigFileCredentials(opts.AuthConfigPath)
 	s.igzip = findIgzip(opts.Igzip)
 	for _, r := range opts.InsecureRegistries {
@@ -181,3 +185,27 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 
 // Content exposes the blob store (for the daemon's and tests' use).
 func (s *Store) Content() *content.Store { return s.cs }
+
+// pin marks chains as in use by an unfinished pull; the returned func unpins.
+func (s *Store) pin(chains []digest.Digest) func() {
+	s.inflightMu.Lock()
+	for _, c := range chains {
+		s.inflight[c]++
+	}
+	s.inflightMu.Unlock()
+	return func() {
+		s.inflightMu.Lock()
+		for _, c := range chains {
+			if s.inflight[c]--; s.inflight[c] <= 0 {
+				delete(s.inflight, c)
+			}
+		}
+		s.inflightMu.Unlock()
+	}
+}
+
+func (s *Store) pinned(c digest.Digest) bool {
+	s.inflightMu.Lock()
+	defer s.inflightMu.Unlock()
+	return s.inflight[c] > 0
+}
