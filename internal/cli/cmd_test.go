@@ -363,6 +363,10 @@ func TestInspectTemplateAndMissing(t *testing.T) {
 	if r.out != "/web true 1073741824 A=1,B=2 X\n" || r.code != 0 {
 		t.Fatalf("inspect -f: %+v", r)
 	}
+	r = runCLI(t, "", "inspect", "-f", "{{.Nope}}", "web")
+	if r.code != 1 || r.out != "\n" || !strings.HasPrefix(r.err, "template parsing error: ") || !strings.Contains(r.err, `map has no entry for key "Nope"`) {
+		t.Errorf("inspect -f missing key: %+v", r)
+	}
 	r = runCLI(t, "", "inspect", "nosuch")
 	if r.out != "[]\n" || r.err != "Error: No such object: nosuch\n" || r.code != 1 {
 		t.Fatalf("inspect nosuch: %+v", r)

@@ -569,8 +569,10 @@ func (c *CLI) newRenameCommand() *cobra.Command {
 			if name == "" {
 				return errors.New("Error: Neither old nor new names may be empty")
 			}
-			_, err = api.ContainerRename(cmd.Context(), args[0], client.ContainerRenameOptions{NewName: name})
-			return err
+			if _, err = api.ContainerRename(cmd.Context(), args[0], client.ContainerRenameOptions{NewName: name}); err != nil {
+				return fmt.Errorf("%s\nError: failed to rename container named %s", c.errMessage(err), args[0])
+			}
+			return nil
 		},
 	}
 }
@@ -631,7 +633,7 @@ func (c *CLI) newPortCommand() *cobra.Command {
 				}
 				bs, ok := ports[p]
 				if !ok || len(bs) == 0 {
-					return fmt.Errorf("Error: No public port '%s' published for %s", want, args[0])
+					return fmt.Errorf("Error: No public port '%s' published for %s", args[1], args[0])
 				}
 				for _, b := range bs {
 					fmt.Fprintln(c.out, hostPortString(b))

@@ -178,6 +178,8 @@ func executeInspect(out io.Writer, format string, objs []any, raws []json.RawMes
 	if err != nil {
 		return err
 	}
+	// A missing key is an error for inspect, as in docker.
+	tmpl = tmpl.Option("missingkey=error")
 	for i := range raws {
 		// Templates see the decoded raw JSON so that every field the daemon
 		// sent is reachable, even ones our types do not know.
@@ -194,7 +196,8 @@ func executeInspect(out io.Writer, format string, objs []any, raws []json.RawMes
 		}
 		var buf bytes.Buffer
 		if err := tmpl.Execute(&buf, generic); err != nil {
-			return fmt.Errorf("template: %w", err)
+			fmt.Fprintln(out)
+			return fmt.Errorf("template parsing error: %w", err)
 		}
 		fmt.Fprintln(out, buf.String())
 	}

@@ -76,7 +76,8 @@ func (c *CLI) newCreateCommand() *cobra.Command {
 			co.name = o.name
 			id, err := c.createContainer(cmd.Context(), cfg, &co)
 			if err != nil {
-				return runError(cmd, err)
+				// docker create prints daemon errors plainly, exit status 1.
+				return err
 			}
 			fmt.Fprintln(c.out, id)
 			return nil
