@@ -60,7 +60,8 @@ type Manager struct {
 	cfg    Config
 	log    *slog.Logger
 	host   *netlink.Handle
-	hostNS *os.File // cfg.HostNetns, open for nftables' per-flush dials
+	hostNS *os.File // cfg.HostNetns
+	nftc   *nftables.Conn
 
 	mu       sync.Mutex
 	nets     map[string]*netState
@@ -244,6 +245,10 @@ func (m *Manager) Close() {
 		m.host.Close()
 		m.host = nil
 	}
+	if m.nftc != nil {
+		_ = m.nftc.CloseLasting()
+		m.nftc = nil
+	}
 	if m.hostNS != nil {
 		m.hostNS.Close()
 		m.hostNS = nil
@@ -258,11 +263,23 @@ func (m *Manager) inHost(fn func() error) error {
 }
 
 // nft returns a connection to the host namespace's nftables.
+// The connection is kept open (AsLasting): dialling a netlink socket per
+// change, worse from another namespace, costs more than the change.
+// Callers hold m.mu, which also serializes its use.
 func (m *Manager) nft() (*nftables.Conn, error) {
-	if m.cfg.HostNetns == "" {
-		return nftables.New()
+	if m.nftc != nil {
+		return m.nftc, nil
 	}
-	return nftables.New(nftables.WithNetNSFd(int(m.hostNS.Fd())))
+	opts := []nftables.ConnOption{nftables.AsLasting()}
+	if m.cfg.HostNetns != "" {
+		opts = append(opts, nftables.WithNetNSFd(int(m.hostNS.Fd())))
+	}
+	c, err := nftables.New(opts...)
+	if err != nil {
+		return nil, err
+	}
+	m.nftc = c
+	return c, nil
 }
 
 func (m *Manager) applyLocked() error {
@@ -287,6 +304,30 @@ func (m *Manager) applyLocked() error {
 		return fmt.Errorf("nftables: update tables %s: %w", m.cfg.Table, err)
 	}
 	m.v6Table, m.v6Synced = want6, true
+	return nil
+}
+
+// publishLocked adds (or deletes) an endpoint's published-port rules in
+// place; if that fails the tables are rebuilt from the state.
+func (m *Manager) publishLocked(ep *EndpointInfo, add bool) error {
+	c, err := m.nft()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	fams := []bool{false}
+	if m.v6Table {
+		fams = append(fams, true)
+	}
+	if add {
+		queuePublish(c, m.cfg.Table, fams, ep)
+	} else if err := queueUnpublish(c, m.cfg.Table, fams, ep); err != nil {
+		m.log.Warn("network: rebuilding nftables tables", "err", err)
+		return m.applyLocked()
+	}
+	if err := c.Flush(); err != nil {
+		m.log.Warn("network: rebuilding nftables tables", "err", err)
+		return m.applyLocked()
+	}
 	return nil
 }
 
@@ -900,7 +941,7 @@ func (m *Manager) Connect(ctx context.Context, ref string, e Endpoint) (Endpoint
 	}
 	// 4. Firewall: only published ports change the ruleset.
 	if len(ep.Ports) > 0 {
-		if err := m.applyLocked(); err != nil {
+		if err := m.publishLocked(ep, true); err != nil {
 			return fail(err)
 		}
 	}
@@ -1063,7 +1104,7 @@ func (m *Manager) Disconnect(_ context.Context, ref, containerID string) error {
 		return err
 	}
 	if len(ep.Ports) > 0 {
-		return m.applyLocked()
+		return m.publishLocked(ep, false)
 	}
 	return nil
 }
@@ -1077,19 +1118,18 @@ func (m *Manager) Disconnect(_ context.Context, ref, containerID string) error {
 func (m *Manager) Release(_ context.Context, containerID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ports := false
+	var errs []error
 	for _, n := range m.nets {
 		if ep, ok := n.eps[containerID]; ok {
-			ports = ports || len(ep.Ports) > 0
 			if err := m.dropEndpoint(n, ep, true); err != nil {
 				return err
 			}
+			if len(ep.Ports) > 0 {
+				errs = append(errs, m.publishLocked(ep, false))
+			}
 		}
 	}
-	if ports {
-		return m.applyLocked()
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // DisconnectAll detaches a container from every network it is on.

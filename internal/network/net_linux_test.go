@@ -381,6 +381,10 @@ func TestBridgeEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("published ports from the host", func(t *testing.T) {
+		out, err := exec.Command("nsenter", "--net="+e.hostNS, "nft", "list", "chain", "ip", "berth", "ports").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "dnat to 10.50.0.128:80 comment \""+app.ID+"/c-web-0123456789\"") {
+			t.Fatalf("ports chain: %v\n%s", err, out)
+		}
 		expectReply(t, e.hostNS, "tcp", "127.0.0.1:8080", "")
 		expectReply(t, e.hostNS, "tcp", "10.99.0.1:8080", "web 10.99.0.1")
 		expectReply(t, e.hostNS, "tcp", fmt.Sprintf("10.99.0.1:%d", webEP.Ports[2].HostPort), "web81 10.99.0.1")
@@ -459,6 +463,10 @@ func TestBridgeEndToEnd(t *testing.T) {
 	// except the default bridge (like docker0).
 	for _, c := range []string{"c-web-0123456789", "c-db-0123456789", "c-iso", "c-sec", "c-bridged", "c-late"} {
 		must(t, m.DisconnectAll(ctx, c))
+	}
+	// published-port rules went with their endpoints (no rebuild since)
+	if out, err := exec.Command("nsenter", "--net="+e.hostNS, "nft", "list", "chain", "ip", "berth", "ports").CombinedOutput(); err != nil || strings.Contains(string(out), "dnat") {
+		t.Fatalf("ports chain after disconnects: %v\n%s", err, out)
 	}
 	for _, n := range []string{"app", "other", "priv"} {
 		must(t, m.RemoveNetwork(ctx, n))

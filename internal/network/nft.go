@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,7 +20,8 @@ import (
 //	table ip berth {                       (table ip6 berth: same, IPv6 networks only)
 //	  chain prerouting  { type nat hook prerouting priority dstnat;  fib daddr type local jump ports }
 //	  chain output      { type nat hook output priority -100;        fib daddr type local jump ports }
-//	  chain ports       { [ip daddr H] tcp|udp dport P dnat to C:Q   one rule per published port }
+//	  chain ports       { [ip daddr H] tcp|udp dport P dnat to C:Q comment "<net>/<ctr>"   one rule per published port,
+//	                      added and deleted per endpoint without rebuilding the table }
 //	  chain postrouting { type nat hook postrouting priority srcnat;
 //	    ip saddr S oifname != B masquerade                  egress (not on --internal networks)
 //	    oifname B ip saddr 127.0.0.0/8 masquerade           127.0.0.1:P → container (route_localnet=1 on B)
@@ -40,6 +42,31 @@ import (
 type nftRule struct {
 	chain string
 	exprs []expr.Any
+	tag   string // comment, on published-port rules: "<network id>/<container id>"
+}
+
+func endpointTag(ep *EndpointInfo) string { return ep.NetworkID + "/" + ep.ContainerID }
+
+// portRules are an endpoint's published-port rules for one family.
+func portRules(v6 bool, ep *EndpointInfo) []nftRule {
+	cip := ep.IPv4.Addr()
+	if v6 {
+		cip = ep.IPv6.Addr()
+	}
+	if !cip.IsValid() {
+		return nil
+	}
+	var out []nftRule
+	for _, p := range ep.Ports {
+		if p.HostIP.IsValid() && p.HostIP.Is6() != v6 {
+			continue
+		}
+		if !p.HostIP.IsValid() && v6 {
+			continue // IPv6 publishing only for an explicit IPv6 host address
+		}
+		out = append(out, nftRule{"ports", portRule(v6, p, cip), endpointTag(ep)})
+	}
+	return out
 }
 
 // buildRules computes the rules of one family's table from the networks and
@@ -51,7 +78,7 @@ func buildRules(v6 bool, nets []*netState) []nftRule {
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutilNative32(unix.RTN_LOCAL)},
 		&expr.Verdict{Kind: expr.VerdictJump, Chain: "ports"},
 	}
-	rules = append(rules, nftRule{"prerouting", local}, nftRule{"output", local})
+	rules = append(rules, nftRule{"prerouting", local, ""}, nftRule{"output", local, ""})
 	for _, n := range nets {
 		for _, s := range n.cfg.Subnets {
 			if s.Subnet.Addr().Is6() != v6 {
@@ -59,51 +86,34 @@ func buildRules(v6 bool, nets []*netState) []nftRule {
 			}
 			if !n.cfg.Internal && n.masquerade() {
 				rules = append(rules, nftRule{"postrouting", join(
-					matchSaddr(v6, s.Subnet), matchIfname(false, n.cfg.Bridge, false), []expr.Any{&expr.Masq{}})})
+					matchSaddr(v6, s.Subnet), matchIfname(false, n.cfg.Bridge, false), []expr.Any{&expr.Masq{}}), ""})
 			}
 			rules = append(rules, nftRule{"postrouting", join(
-				matchIfname(false, n.cfg.Bridge, true), matchSaddr(v6, s.Subnet), ctDNAT(), []expr.Any{&expr.Masq{}})})
+				matchIfname(false, n.cfg.Bridge, true), matchSaddr(v6, s.Subnet), ctDNAT(), []expr.Any{&expr.Masq{}}), ""})
 		}
 		if !v6 {
 			rules = append(rules, nftRule{"postrouting", join(
-				matchIfname(false, n.cfg.Bridge, true), matchSaddr(false, netip.MustParsePrefix("127.0.0.0/8")), []expr.Any{&expr.Masq{}})})
+				matchIfname(false, n.cfg.Bridge, true), matchSaddr(false, netip.MustParsePrefix("127.0.0.0/8")), []expr.Any{&expr.Masq{}}), ""})
 		}
 		for _, ep := range n.sortedEndpoints() {
-			var cip netip.Addr
-			if v6 {
-				cip = ep.IPv6.Addr()
-			} else {
-				cip = ep.IPv4.Addr()
-			}
-			if !cip.IsValid() {
-				continue
-			}
-			for _, p := range ep.Ports {
-				if p.HostIP.IsValid() && p.HostIP.Is6() != v6 {
-					continue
-				}
-				if !p.HostIP.IsValid() && v6 {
-					continue // IPv6 publishing only for an explicit IPv6 host address
-				}
-				rules = append(rules, nftRule{"ports", portRule(v6, p, cip)})
-			}
+			rules = append(rules, portRules(v6, ep)...)
 		}
 	}
 	drop := &expr.Verdict{Kind: expr.VerdictDrop}
 	for _, a := range nets {
 		if a.cfg.Internal {
 			rules = append(rules,
-				nftRule{"forward", join(matchIfname(true, a.cfg.Bridge, true), matchIfname(false, a.cfg.Bridge, false), []expr.Any{drop})},
-				nftRule{"forward", join(matchIfname(false, a.cfg.Bridge, true), matchIfname(true, a.cfg.Bridge, false), []expr.Any{drop})})
+				nftRule{"forward", join(matchIfname(true, a.cfg.Bridge, true), matchIfname(false, a.cfg.Bridge, false), []expr.Any{drop}), ""},
+				nftRule{"forward", join(matchIfname(false, a.cfg.Bridge, true), matchIfname(true, a.cfg.Bridge, false), []expr.Any{drop}), ""})
 		}
 	}
 	// Published ports are public: a container on another network reaches
 	// them through the host's address, past the isolation drops.
-	rules = append(rules, nftRule{"forward", join(ctDNAT(), []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}})})
+	rules = append(rules, nftRule{"forward", join(ctDNAT(), []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}}), ""})
 	for _, a := range nets {
 		for _, b := range nets {
 			if a != b && a.cfg.Bridge != b.cfg.Bridge {
-				rules = append(rules, nftRule{"forward", join(matchIfname(true, a.cfg.Bridge, true), matchIfname(false, b.cfg.Bridge, true), []expr.Any{drop})})
+				rules = append(rules, nftRule{"forward", join(matchIfname(true, a.cfg.Bridge, true), matchIfname(false, b.cfg.Bridge, true), []expr.Any{drop}), ""})
 			}
 		}
 	}
@@ -248,9 +258,57 @@ func queueRules(c *nftables.Conn, table string, v6 bool, nets []*netState) {
 			c.AddChain(chains[name])
 		}
 		for _, r := range buildRules(v6, used) {
-			c.AddRule(&nftables.Rule{Table: t, Chain: chains[r.chain], Exprs: r.exprs})
+			c.AddRule(ruleFor(t, chains[r.chain], r))
 		}
 	}
+}
+
+func ruleFor(t *nftables.Table, ch *nftables.Chain, r nftRule) *nftables.Rule {
+	nr := &nftables.Rule{Table: t, Chain: ch, Exprs: r.exprs}
+	if r.tag != "" {
+		nr.UserData = userdata.AppendString(nil, userdata.TypeComment, r.tag)
+	}
+	return nr
+}
+
+// queuePublish queues an endpoint's port rules into the existing tables
+// (a few rules into one chain: much cheaper than swapping the table).
+func queuePublish(c *nftables.Conn, table string, families []bool, ep *EndpointInfo) {
+	for _, v6 := range families {
+		t := &nftables.Table{Name: table, Family: family(v6)}
+		ch := &nftables.Chain{Name: "ports", Table: t}
+		for _, r := range portRules(v6, ep) {
+			c.AddRule(ruleFor(t, ch, r))
+		}
+	}
+}
+
+// queueUnpublish queues the deletion of an endpoint's port rules, found by
+// their comment.
+func queueUnpublish(c *nftables.Conn, table string, families []bool, ep *EndpointInfo) error {
+	tag := endpointTag(ep)
+	for _, v6 := range families {
+		t := &nftables.Table{Name: table, Family: family(v6)}
+		rules, err := c.GetRules(t, &nftables.Chain{Name: "ports", Table: t})
+		if err != nil {
+			return err
+		}
+		for _, r := range rules {
+			if got, _ := userdata.GetString(r.UserData, userdata.TypeComment); got == tag {
+				if err := c.DelRule(r); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func family(v6 bool) nftables.TableFamily {
+	if v6 {
+		return nftables.TableFamilyIPv6
+	}
+	return nftables.TableFamilyIPv4
 }
 
 // ForeignForwardDrop lists the base chains of other tables on the IPv4
