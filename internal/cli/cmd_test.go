@@ -248,7 +248,7 @@ func TestImagesTable(t *testing.T) {
 		t.Errorf("images --digests:\n%s", r.out)
 	}
 	r = runCLI(t, "", "images", "-q")
-	if r.out != "8048b058d281\n111122223333\n" {
+	if r.out != "8048b058d281\n8048b058d281\n111122223333\n" {
 		t.Errorf("images -q: %q", r.out)
 	}
 	r = runCLI(t, "", "image", "ls", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}", "busybox")

@@ -93,6 +93,9 @@ func (r psRow) Ports() string { return displayablePorts(r.c.Ports) }
 
 func (r psRow) State() string { return string(r.c.State) }
 
+// Platform is null in --format json, as docker prints it for API < 1.46.
+func (r psRow) Platform() any { return nil }
+
 func (r psRow) Status() string { return r.c.Status }
 
 func (r psRow) Size() string {

@@ -325,19 +325,7 @@ func (c *CLI) newImagesCommand() *cobra.Command {
 				table = "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 			}
 			rows := imageRows(res.Items, !noTrunc, time.Now(), digests)
-			if quiet && (format == "" || format == "table") {
-				// -q prints each image once.
-				seen := map[string]bool{}
-				var uniq []any
-				for _, r := range rows {
-					id := r.(imageRow).ID()
-					if !seen[id] {
-						seen[id] = true
-						uniq = append(uniq, r)
-					}
-				}
-				rows = uniq
-			}
+			// -q prints one ID per row, repeats included, like docker.
 			return listFormat{format: format, table: table, quiet: "{{.ID}}", isQuiet: quiet, headers: imageHeaders}.render(c.out, rows)
 		},
 	}
