@@ -845,7 +845,7 @@ func (m *Manager) Connect(ctx context.Context, ref string, e Endpoint) (Endpoint
 
 	existing := m.containerEndpointsLocked(e.ContainerID)
 	ep := &EndpointInfo{
-		NetworkID: n.cfg.ID, ContainerID: e.ContainerID, Name: e.Name, Aliases: e.Aliases,
+		ID: newID(), NetworkID: n.cfg.ID, ContainerID: e.ContainerID, Name: e.Name, Aliases: e.Aliases,
 		HostVeth: vethName(n.cfg.ID, e.ContainerID), Links: e.Links, NetnsPath: e.NetnsPath,
 		DNS: e.DNS, Hostname: e.Hostname,
 	}

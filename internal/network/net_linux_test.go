@@ -421,9 +421,18 @@ func TestBridgeEndToEnd(t *testing.T) {
 		}
 	})
 
-	// Restart: a new manager over the same store keeps addresses, ports, DNS.
+	// Restart: a new manager over the same store keeps addresses, ports, DNS,
+	// and deletes a veth on its bridges that no endpoint owns (a crash
+	// between creating a veth and storing its endpoint).
 	m.Close()
+	hh := nsHandle(t, e.hostNS)
+	br0, err := hh.LinkByName("berth0")
+	must(t, err)
+	must(t, hh.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "vethstray", MasterIndex: br0.Attrs().Index}, PeerName: "vethstray1"}))
 	m = e.manager("berth0")
+	if _, err := hh.LinkByName("vethstray"); err == nil {
+		t.Fatal("stray veth survived the restart")
+	}
 	if eps := m.ContainerEndpoints(ctx, "c-web-0123456789"); len(eps) != 1 || eps[0].IPv4 != webEP.IPv4 || len(eps[0].Ports) != 3 || eps[0].Ports[2] != webEP.Ports[2] {
 		t.Fatalf("after restart: %+v", eps)
 	}

@@ -81,6 +81,7 @@ type Endpoint struct {
 // EndpointInfo is what Connect returns and Endpoints lists: the container's
 // side of the attachment.
 type EndpointInfo struct {
+	ID          string        `json:"id"` // docker's EndpointID
 	NetworkID   string        `json:"networkID"`
 	ContainerID string        `json:"containerID"`
 	Name        string        `json:"name"`
