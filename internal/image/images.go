@@ -695,3 +695,27 @@ func (s *Store) History(ctx context.Context, refOrID string) ([]HistoryEntry, er
 	}
 	return out, nil
 }
+
+// Unpack makes sure every layer of the image is unpacked, unpacking missing
+// ones from the content store: after the daemon switched snapshotters, or
+// lost a snapshot. The daemon may call it before preparing a container.
+func (s *Store) Unpack(ctx context.Context, refOrID string) error {
+	if s.layers == nil {
+		return fmt.Errorf("no snapshotter configured: %w", errdefs.ErrNotImplemented)
+	}
+	img, err := s.Get(ctx, refOrID)
+	if err != nil {
+		return err
+	}
+	if top := img.TopLayer(); top != "" {
+		if ok, err := s.layers.Has(ctx, top); err != nil || ok {
+			return err
+		}
+	}
+	m := img.Manifest
+	if len(m.Layers) != len(img.DiffIDs) {
+		return fmt.Errorf("image %s: manifest and config disagree on layers: %w", img.ID, errdefs.ErrDataLoss)
+	}
+	_, err = s.unpackImage(ctx, nil, img.Target, &m, &img.Config, nil)
+	return err
+}

@@ -564,3 +564,25 @@ func TestDeleteSparesLayersOfPullInFlight(t *testing.T) {
 		t.Fatalf("prune after the pull gave up: %v, %d layers", err, e.layers.count())
 	}
 }
+
+func TestUnpackAgainAfterSnapshotsLost(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.push("re:1", imageOf(t, true, "amd64", layerOf(t, "gzip", map[string]string{"a": "1"}), layerOf(t, "zstd", map[string]string{"b": "2"})))
+	img, err := e.store.Pull(ctx, e.ref("re:1"), PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new (empty) snapshotter, as after switching from overlay to native.
+	e.layers = newMemLayers()
+	e.store = e.open()
+	if err := e.store.Unpack(ctx, "re:1"); err == nil {
+		t.Fatal("unqualified name should not resolve")
+	}
+	if err := e.store.Unpack(ctx, img.ID.String()); err != nil {
+		t.Fatal(err)
+	}
+	if e.files(img)["b"] != "2" || e.files(img)["a"] != "1" {
+		t.Fatalf("re-unpacked files %v", e.files(img))
+	}
+}
