@@ -52,7 +52,7 @@ type CLI struct {
 	in       io.Reader
 	out, err io.Writer
 
-	host      []string
+	host      listOpt
 	configDir string
 	debug     bool
 	logLevel  string
@@ -152,8 +152,8 @@ func (c *CLI) printFlagError(cmd *cobra.Command, err error) {
 
 // daemonHost resolves -H, then BERTH_HOST, then the default socket.
 func (c *CLI) daemonHost() string {
-	if len(c.host) > 0 && c.host[len(c.host)-1] != "" {
-		return c.host[len(c.host)-1]
+	if h := c.host.values; len(h) > 0 && h[len(h)-1] != "" {
+		return h[len(h)-1]
 	}
 	if h := os.Getenv("BERTH_HOST"); h != "" {
 		return h
@@ -249,7 +249,7 @@ func (c *CLI) newRootCommand(args []string) *cobra.Command {
 	fl := root.Flags()
 	fl.StringVar(&c.configDir, "config", "", `Location of client config files (default "~/.berth")`)
 	fl.BoolVarP(&c.debug, "debug", "D", false, "Enable debug mode")
-	fl.StringSliceVarP(&c.host, "host", "H", nil, "Daemon socket to connect to")
+	fl.VarP(&c.host, "host", "H", "Daemon socket to connect to")
 	fl.StringVarP(&c.logLevel, "log-level", "l", "info", `Set the logging level ("debug", "info", "warn", "error", "fatal")`)
 	fl.BoolVar(&c.tls, "tls", false, "Use TLS; implied by --tlsverify")
 	fl.StringVar(&c.tlsCACert, "tlscacert", "", "Trust certs signed only by this CA")

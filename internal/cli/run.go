@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -206,7 +207,11 @@ func (c *CLI) runRun(ctx context.Context, fl *pflag.FlagSet, o *containerOptions
 			<-errCh
 		}
 		if o.rm {
-			<-statusCh
+			// The daemon removes the container; do not hang if it never does.
+			select {
+			case <-statusCh:
+			case <-time.After(10 * time.Second):
+			}
 		}
 		return runErrorPath(cmdPath, err)
 	}
