@@ -119,6 +119,12 @@ func Decompress(r io.Reader) (io.ReadCloser, error) {
 	}
 	switch {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		if path := gzipHelper(); path != "" {
+			if h, err := startHelper(path, br); err == nil {
+				return h, nil
+			}
+			// Could not start it: inflate in Go.
+		}
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -158,35 +159,87 @@ func TestWriteTarNativeDiff(t *testing.T) {
 	}
 }
 
+// gzipModes runs fn with the Go inflater and, when installed, with igzip.
+func gzipModes(t testing.TB, fn func(t testing.TB, mode string)) {
+	defer func() {
+		helperMu.Lock()
+		helperSet = false
+		helperMu.Unlock()
+	}()
+	SetGzipHelper("")
+	fn(t, "go")
+	p, err := exec.LookPath("igzip")
+	if err != nil {
+		t.Log("igzip not installed (Debian package isal): helper path not tested")
+		return
+	}
+	SetGzipHelper(p)
+	fn(t, "igzip")
+}
+
 func TestDecompress(t *testing.T) {
 	data := mkTar(t, file("a", strings.Repeat("abc", 100000)))
-	for _, c := range []struct {
-		name string
-		enc  func([]byte) []byte
-	}{
-		{"plain", func(b []byte) []byte { return b }},
-		{"gzip", gzipBytes},
-		{"zstd", zstdBytes},
-	} {
-		t.Run(c.name, func(t *testing.T) {
+	gzipModes(t, func(tb testing.TB, mode string) {
+		for _, c := range []struct {
+			name string
+			enc  func([]byte) []byte
+		}{
+			{"plain", func(b []byte) []byte { return b }},
+			{"gzip", gzipBytes},
+			{"zstd", zstdBytes},
+		} {
 			rc, err := Decompress(bytes.NewReader(c.enc(data)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer rc.Close()
 			got, err := io.ReadAll(rc)
+			rc.Close()
 			if err != nil || !bytes.Equal(got, data) {
-				t.Fatalf("%s: %d bytes, err %v", c.name, len(got), err)
+				t.Errorf("%s/%s: %d bytes, err %v", mode, c.name, len(got), err)
 			}
-		})
-	}
-	// A truncated gzip stream is an error, not a short tar.
-	gz := gzipBytes(data)
-	rc, err := Decompress(bytes.NewReader(gz[:len(gz)/2]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadAll(rc); err == nil {
-		t.Error("truncated gzip read without error")
-	}
+		}
+		rc, _ := Decompress(bytes.NewReader(gzipBytes(data)))
+		if _, isHelper := rc.(*helperReader); isHelper != (mode == "igzip") {
+			t.Errorf("%s: decompressor %T", mode, rc)
+		}
+		rc.Close()
+		// Concatenated gzip members are one stream.
+		half := len(data) / 2
+		two := append(gzipBytes(data[:half]), gzipBytes(data[half:])...)
+		rc, _ = Decompress(bytes.NewReader(two))
+		if got, err := io.ReadAll(rc); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: multistream: %d bytes, %v", mode, len(got), err)
+		}
+		rc.Close()
+		gz := gzipBytes(data)
+		bad := map[string][]byte{
+			"truncated": gz[:len(gz)/2],
+			"bad crc":   append(append([]byte{}, gz[:len(gz)-8]...), 0, 0, 0, 0, 0, 0, 0, 0),
+		}
+		for what, b := range bad {
+			rc, err := Decompress(bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadAll(rc); err == nil {
+				t.Errorf("%s: %s gzip read without error", mode, what)
+			}
+			rc.Close()
+		}
+		// Applying a truncated gzip layer fails, naming what it can.
+		layer := gzipBytes(mkTar(t, file("x", strings.Repeat("z", 1<<20))))
+		rc, _ = Decompress(bytes.NewReader(layer[:len(layer)-100]))
+		_, err := Apply(context.Background(), t.TempDir(), rc, ApplyOptions{})
+		rc.Close()
+		if err == nil {
+			t.Errorf("%s: truncated gzip layer applied", mode)
+		}
+		// Closing early stops the decompressor.
+		rc, _ = Decompress(bytes.NewReader(layer))
+		buf := make([]byte, 10)
+		rc.Read(buf)
+		if err := rc.Close(); err != nil {
+			t.Errorf("%s: early close: %v", mode, err)
+		}
+	})
 }
