@@ -121,6 +121,14 @@ func (e runStatusErr) Error() string { return e.err.Error() }
 
 func (e runStatusErr) Unwrap() error { return e.err }
 
+// runRun is `berth run`, the same sequence of API calls docker makes:
+//
+//	POST /containers/create ─404 "No such image"→ POST /images/create (progress on stderr) → create again
+//	POST /containers/{id}/attach?stream=1…  hijacked before start, so no output is lost   (not with -d)
+//	POST /containers/{id}/wait?condition=next-exit|removed  the daemon must flush headers at once
+//	POST /containers/{id}/start                             -d: print the ID and return
+//	POST /containers/{id}/resize?h=&w=                      with -t: now and on every SIGWINCH
+//	…stream until EOF (exit with the wait status) or the detach keys (exit 0, container left running)
 func (c *CLI) runRun(ctx context.Context, fl *pflag.FlagSet, o *containerOptions, ro *runOpts) error {
 	cmdPath := "berth run"
 	fail := func(err error) error {
