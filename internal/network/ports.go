@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -260,4 +261,101 @@ func (m *Manager) unreserve(p PortBinding) {
 		unix.Close(fd)
 		delete(m.ports, k)
 	}
+}
+
+// HostBinding is one value of the Engine API's HostConfig.PortBindings
+// ("80/tcp": [{HostIp, HostPort}]); HostPort may be "", "8080" or "8000-8010".
+type HostBinding struct {
+	HostIP, HostPort string
+}
+
+// BindingsFromAPI turns the Engine API's port bindings into PortBindings.
+// publishAll (-P) adds a random host port for every exposed port ("80/tcp")
+// that has no binding yet.
+func BindingsFromAPI(bindings map[string][]HostBinding, publishAll bool, exposed []string) ([]PortBinding, error) {
+	var out []PortBinding
+	seen := map[string]bool{}
+	keys := make([]string, 0, len(bindings))
+	for k := range bindings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		proto, port, err := splitPortKey(k)
+		if err != nil {
+			return nil, err
+		}
+		seen[proto+"/"+strconv.Itoa(int(port))] = true
+		hbs := bindings[k]
+		if len(hbs) == 0 {
+			hbs = []HostBinding{{}}
+		}
+		for _, hb := range hbs {
+			p := PortBinding{Proto: proto, ContainerPort: port}
+			if hb.HostIP != "" {
+				if p.HostIP, err = netip.ParseAddr(strings.Trim(hb.HostIP, "[]")); err != nil {
+					return nil, fmt.Errorf("invalid IP address: %s: %w", hb.HostIP, errdefs.ErrInvalidArgument)
+				}
+			}
+			if hb.HostPort != "" {
+				lo, hi, err := parseRange(hb.HostPort, true)
+				if err != nil {
+					return nil, fmt.Errorf("invalid hostPort: %s: %w", hb.HostPort, errdefs.ErrInvalidArgument)
+				}
+				p.HostPort, p.HostPortEnd = lo, endOrZero(lo, hi)
+			}
+			out = append(out, p)
+		}
+	}
+	if publishAll {
+		ex := append([]string(nil), exposed...)
+		sort.Strings(ex)
+		for _, k := range ex {
+			proto, port, err := splitPortKey(k)
+			if err != nil {
+				return nil, err
+			}
+			if !seen[proto+"/"+strconv.Itoa(int(port))] {
+				out = append(out, PortBinding{Proto: proto, ContainerPort: port})
+			}
+		}
+	}
+	return out, nil
+}
+
+func splitPortKey(k string) (string, uint16, error) {
+	port, proto, _ := strings.Cut(k, "/")
+	if proto == "" {
+		proto = "tcp"
+	}
+	proto = strings.ToLower(proto)
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 || (proto != "tcp" && proto != "udp") {
+		return "", 0, fmt.Errorf("invalid port specification: %q: %w", k, errdefs.ErrInvalidArgument)
+	}
+	return proto, uint16(n), nil
+}
+
+// PortMap renders endpoints' published ports as the Engine API's
+// NetworkSettings.Ports ("80/tcp": [{HostIp: "0.0.0.0", HostPort: "8080"}]),
+// for inspect, ps and the port command; exposed ports without a binding
+// map to nil, as docker shows them.
+func PortMap(eps []EndpointInfo, exposed []string) map[string][]HostBinding {
+	out := map[string][]HostBinding{}
+	for _, k := range exposed {
+		if proto, port, err := splitPortKey(k); err == nil {
+			out[strconv.Itoa(int(port))+"/"+proto] = nil
+		}
+	}
+	for _, ep := range eps {
+		for _, p := range ep.Ports {
+			k := strconv.Itoa(int(p.ContainerPort)) + "/" + p.Proto
+			ip := "0.0.0.0"
+			if p.HostIP.IsValid() {
+				ip = p.HostIP.String()
+			}
+			out[k] = append(out[k], HostBinding{HostIP: ip, HostPort: strconv.Itoa(int(p.HostPort))})
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package network
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -403,5 +404,33 @@ func TestForwardQuery(t *testing.T) {
 	var m dnsmessage.Message
 	if err := m.Unpack(errorReply(query(t, "example.com.", dnsmessage.TypeA), dnsmessage.RCodeServerFailure)); err != nil || m.RCode != dnsmessage.RCodeServerFailure || m.ID != 42 {
 		t.Fatalf("servfail: %v %+v", err, m.Header)
+	}
+}
+
+func TestBindingsFromAPI(t *testing.T) {
+	got, err := BindingsFromAPI(map[string][]HostBinding{
+		"80/tcp": {{HostPort: "8080"}, {HostIP: "127.0.0.1", HostPort: "8000-8010"}},
+		"53/udp": {{}},
+		"9000":   nil,
+	}, true, []string{"80/tcp", "443/tcp", "53/udp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s []string
+	for _, p := range got {
+		s = append(s, fmt.Sprintf("%s/%d %v %d-%d", p.Proto, p.ContainerPort, p.HostIP, p.HostPort, p.HostPortEnd))
+	}
+	want := "udp/53 invalid IP 0-0,tcp/80 invalid IP 8080-0,tcp/80 127.0.0.1 8000-8010,tcp/9000 invalid IP 0-0,tcp/443 invalid IP 0-0"
+	if strings.Join(s, ",") != want {
+		t.Fatalf("got  %s\nwant %s", strings.Join(s, ","), want)
+	}
+	for _, bad := range []map[string][]HostBinding{{"x/tcp": nil}, {"80/sctp": nil}, {"80/tcp": {{HostPort: "x"}}}, {"80/tcp": {{HostIP: "nope"}}}} {
+		if _, err := BindingsFromAPI(bad, false, nil); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+	pm := PortMap([]EndpointInfo{{Ports: []PortBinding{{Proto: "tcp", ContainerPort: 80, HostPort: 8080}, {Proto: "udp", ContainerPort: 53, HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 5353}}}}, []string{"443/tcp"})
+	if fmt.Sprint(pm) != "map[443/tcp:[] 53/udp:[{127.0.0.1 5353}] 80/tcp:[{0.0.0.0 8080}]]" {
+		t.Fatalf("PortMap: %v", pm)
 	}
 }
