@@ -283,6 +283,11 @@ func (r *Runtime) spawnInit(ctx context.Context, st *containerState, spec *specs
 		extra: o.ExtraFiles, stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr,
 		cg: cg, resources: withDefaultDevices(spec), oomScoreAdj: spec.Process.OOMScoreAdj,
 	}
+	if spec.Process.Terminal {
+		// the pty replaces stdio; keeping the caller's would hold its
+		// pipes open (containerd's shim waits for EOF on them)
+		so.stdin, so.stdout, so.stderr = nil, nil, nil
+	}
 	for _, ns := range spec.Linux.Namespaces {
 		if ns.Path != "" {
 			so.nsPaths = append(so.nsPaths, string(ns.Type)+"="+ns.Path)
@@ -430,6 +435,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, proc *specs.Process, o *E
 		cfg:   &initConfig{Exec: true, ID: id, Bundle: st.Bundle, Process: proc, PreserveFDs: len(o.ExtraFiles)},
 		extra: o.ExtraFiles, stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr,
 		oomScoreAdj: proc.OOMScoreAdj,
+	}
+	if proc.Terminal {
+		so.stdin, so.stdout, so.stderr = nil, nil, nil
 	}
 	if spec != nil && spec.Linux != nil {
 		for _, ns := range spec.Linux.Namespaces {
