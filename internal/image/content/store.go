@@ -262,7 +262,9 @@ func (s *Store) Begin(desc ocispec.Descriptor) (*Ingest, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ing := s.active[desc.Digest]; ing != nil {
+	// Join a live ingest; one whose parties all gave up is finishing with
+	// an error, so a new caller starts afresh instead of inheriting that.
+	if ing := s.active[desc.Digest]; ing != nil && ing.ctx.Err() == nil {
 		ing.mu.Lock()
 		ing.refs++
 		ing.mu.Unlock()
@@ -362,7 +364,9 @@ func (i *Ingest) Finish(err error) error {
 		os.Remove(sh.tmp)
 	}
 	sh.store.mu.Lock()
-	delete(sh.store.active, sh.desc.Digest)
+	if sh.store.active[sh.desc.Digest] == sh {
+		delete(sh.store.active, sh.desc.Digest)
+	}
 	sh.store.mu.Unlock()
 	sh.mu.Lock()
 	sh.finished = true

@@ -154,3 +154,20 @@ func TestWriteUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestBeginAfterAbandonStartsAfresh(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	d := descOf("again")
+	old, _ := s.Begin(d)
+	old.Release() // every party left; the leader has not noticed yet
+	fresh, err := s.Begin(d)
+	if err != nil || !fresh.Leader() {
+		t.Fatalf("joined an abandoned ingest: %v", err)
+	}
+	old.Finish(old.Context().Err())
+	fresh.Write([]byte("again"))
+	if err := fresh.Finish(nil); err != nil || !s.Has(d.Digest) {
+		t.Fatalf("fresh ingest: %v", err)
+	}
+	fresh.Release()
+}
