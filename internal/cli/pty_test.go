@@ -281,7 +281,7 @@ func TestStatsLiveRedraw(t *testing.T) {
 			}
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
 	defer cancel()
 	if code := Run(ctx, []string{"stats", "web"}, strings.NewReader(""), tty, &bytes.Buffer{}); code != 0 {
 		t.Fatalf("stats exit %d", code)
