@@ -272,11 +272,9 @@ func (s *Store) Load(ctx context.Context, r io.Reader, progress func(ProgressEve
 			if err != nil {
 				return nil, fmt.Errorf("load: %s: %w", p, err)
 			}
+			// Kept in memory; only the ones that turn out to be configs are
+			// stored (legacy <id>/json files and the like are not).
 			small[p] = b
-			// Configs may be referenced as blobs too.
-			if _, err := s.cs.WriteBytes(ctx, "", b); err != nil {
-				return nil, err
-			}
 			files[p] = digest.FromBytes(b)
 			continue
 		}
@@ -309,8 +307,16 @@ func (s *Store) Load(ctx context.Context, r io.Reader, progress func(ProgressEve
 		if err := json.Unmarshal(mb, &entries); err != nil {
 			return nil, fmt.Errorf("load: manifest.json: %v: %w", err, errdefs.ErrInvalidArgument)
 		}
+		byDigest := func(d digest.Digest) ([]byte, bool) {
+			for p, b := range small {
+				if files[p] == d {
+					return b, true
+				}
+			}
+			return nil, false
+		}
 		for _, e := range entries {
-			if err := s.loadDockerEntry(ctx, e, resolve, res, ps); err != nil {
+			if err := s.loadDockerEntry(ctx, e, resolve, byDigest, res, ps); err != nil {
 				return nil, err
 			}
 		}
@@ -332,13 +338,18 @@ func (s *Store) Load(ctx context.Context, r io.Reader, progress func(ProgressEve
 	return nil, fmt.Errorf("load: neither manifest.json nor index.json in the archive: %w", errdefs.ErrInvalidArgument)
 }
 
-func (s *Store) loadDockerEntry(ctx context.Context, e dockerManifestEntry, resolve func(string) (digest.Digest, error), res *LoadResult, ps *progressSink) error {
+func (s *Store) loadDockerEntry(ctx context.Context, e dockerManifestEntry, resolve func(string) (digest.Digest, error), smallByDigest func(digest.Digest) ([]byte, bool), res *LoadResult, ps *progressSink) error {
 	cfgD, err := resolve(e.Config)
 	if err != nil {
 		return err
 	}
-	cfgRaw, err := s.cs.ReadAll(cfgD)
-	if err != nil {
+	cfgRaw, ok := smallByDigest(cfgD)
+	if !ok {
+		if cfgRaw, err = s.cs.ReadAll(cfgD); err != nil {
+			return err
+		}
+	}
+	if _, err := s.cs.WriteBytes(ctx, mediaTypeDockerConfig, cfgRaw); err != nil {
 		return err
 	}
 	var cfg ocispec.Image
