@@ -3,11 +3,18 @@
 package main
 
 import (
-	"fmt"
 	"os"
+	"path/filepath"
+
+	"github.com/berth-dev/berth/internal/cli"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "berth: not built yet")
-	os.Exit(1)
+	if filepath.Base(os.Args[0]) == "berth-runtime" {
+		os.Exit(runtimeMain(os.Args))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "daemon" {
+		os.Exit(runDaemon(os.Args[2:]))
+	}
+	os.Exit(cli.Main(os.Args[1:]))
 }

@@ -1,0 +1,77 @@
+#!/bin/bash
+# bench/run.sh: `run --rm busybox true`, side by side in one hyperfine run:
+# the berth CLI and the docker 28.2 CLI against berth, docker on dockerd,
+# podman, and bare `crun run` on a bundle. All with --network none (until the
+# bridge lands). Then 50 × `run -d busybox sleep 100`, 8 at a time; the idle
+# daemon's PSS; the monitor's PSS per container; `ps -a` with 1000 containers.
+#   RUNS (20), PAR_N (50), PAR_P (8), PS_N (1000), SECTIONS ("run parallel memory ps")
+. "$(dirname "$0")/lib.sh"
+RUNS=${RUNS:-20}
+PAR_N=${PAR_N:-50}
+PAR_P=${PAR_P:-8}
+PS_N=${PS_N:-1000}
+SECTIONS=${SECTIONS:-run parallel memory ps}
+
+start_berth
+berth() { "$BIN/berth" "$@"; }
+berth pull -q "$BB" >/dev/null
+have docker && $DOCKER pull -q "$BB" >/dev/null 2>&1 || true
+have podman && $PODMAN pull -q "$BB" >/dev/null 2>&1 || true
+
+bundle=$RESULTS/bundle
+mkdir -p "$bundle/rootfs"
+cp -a /var/lib/berth-bench/images/busybox-bundle/rootfs/. "$bundle/rootfs/" 2>/dev/null || {
+	mkdir -p "$bundle/rootfs/bin"; cp /bin/busybox "$bundle/rootfs/bin/"; ln -sf busybox "$bundle/rootfs/bin/true"; }
+(cd "$bundle" && "$BIN/berth-runtime" spec && sed -i 's/"sh"/"true"/; s/"terminal": true/"terminal": false/' config.json)
+
+for s in $SECTIONS; do case $s in
+run)
+	cmds=(-n "berth" "$BIN/berth run --rm --network none $BB true"
+	      -n "docker-cli→berth" "env DOCKER_HOST=unix://$BERTH_SOCK $DOCKER_CLI run --rm --network none $BB true")
+	have docker && $DOCKER info >/dev/null 2>&1 && cmds+=(-n "docker" "$DOCKER run --rm --network none $BB true")
+	have podman && cmds+=(-n "podman" "$PODMAN run --rm --network none $BB true")
+	have crun && cmds+=(-n "crun (bare)" "crun --root /run/berth-bench-crun run -b $bundle benchc")
+	hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$RESULTS/run.json" "${cmds[@]}" >"$RESULTS/run.txt" 2>&1
+	echo "== run --rm busybox true (median of $RUNS)"; ratios "$RESULTS/run.json"
+	;;
+parallel)
+	echo "== $PAR_N × run -d busybox sleep 100, $PAR_P at a time"
+	par() { # ENGINE-CMD...
+		local start end
+		start=$(date +%s.%N)
+		seq "$PAR_N" | xargs -P "$PAR_P" -I{} "$@" run -d --network none --label berth-bench=par "$BB" sleep 100 >/dev/null
+		end=$(date +%s.%N)
+		echo "$end - $start" | bc
+	}
+	printf '%-10s %8s s\n' berth "$(par "$BIN/berth")"
+	berth ps -aq --filter label=berth-bench=par | xargs -r "$BIN/berth" rm -f >/dev/null
+	if have docker && $DOCKER info >/dev/null 2>&1; then
+		printf '%-10s %8s s\n' docker "$(par $DOCKER)"
+		$DOCKER ps -aq --filter label=berth-bench=par | xargs -r $DOCKER rm -f >/dev/null
+	fi
+	if have podman; then
+		printf '%-10s %8s s\n' podman "$(par $PODMAN)"
+		$PODMAN ps -aq --filter label=berth-bench=par | xargs -r $PODMAN rm -f >/dev/null
+	fi
+	;;
+memory)
+	echo "== memory (PSS, kB)"
+	sleep 2
+	echo "idle berth daemon: $(pss "$BERTH_PID")"
+	for i in $(seq 20); do berth run -d --network none --label berth-bench=mem "$BB" sleep 1000 >/dev/null; done
+	mons=$(pgrep -x berth-monitor | tr '\n' ' ')
+	n=$(echo $mons | wc -w)
+	echo "berth-monitor: $n running, $(( $(pss $mons) / (n > 0 ? n : 1) )) kB PSS each"
+	echo "berth daemon with 20 containers: $(pss "$BERTH_PID")"
+	berth ps -aq --filter label=berth-bench=mem | xargs -r "$BIN/berth" rm -f >/dev/null
+	;;
+ps)
+	echo "== ps -a with $PS_N containers"
+	seq "$PS_N" | xargs -P 8 -I{} "$BIN/berth" create --network none --label berth-bench=ps "$BB" true >/dev/null
+	hyperfine -N --warmup 2 --runs 10 --export-json "$RESULTS/ps.json" -n "berth ps -a" "$BIN/berth ps -a" \
+		-n "docker-cli→berth ps -a" "env DOCKER_HOST=unix://$BERTH_SOCK $DOCKER_CLI ps -a" >"$RESULTS/ps.txt" 2>&1
+	ratios "$RESULTS/ps.json"
+	berth ps -aq --filter label=berth-bench=ps | xargs -r -n 100 "$BIN/berth" rm -f >/dev/null
+	;;
+esac; done
+echo "results: $RESULTS"

@@ -1,0 +1,192 @@
+// Package daemon is berth's orchestration layer: container records and their
+// state machine, the per-container monitors, restart policies, events, and
+// the glue between the image store, snapshots, spec generation and the OCI
+// runtime. It implements the interfaces of internal/api/backend.
+//
+// Data flow of `docker run --rm busybox echo hi`: create (record + writable
+// snapshot), attach (registered before start, connected to the monitor
+// before the process runs), start (mount rootfs, network namespace, spec,
+// monitor → runtime create, runtime start), exit (the monitor records it;
+// the daemon cleans up and, with AutoRemove, removes the container).
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/snapshot"
+)
+
+// Daemon is the running daemon. Methods are safe for concurrent use.
+type Daemon struct {
+	cfg     Config
+	log     *slog.Logger
+	db      *bbolt.DB
+	images  *image.Store
+	snaps   snapshot.Snapshotter
+	ctrs    containers
+	events  *eventBus
+	started time.Time
+
+	monitorPath string
+	initPath    string
+	selfPath    string
+
+	execsMu sync.Mutex
+	execs   map[string]*execProc
+
+	wg       sync.WaitGroup // exit watchers
+	closeCtx context.Context
+	cancel   context.CancelFunc
+}
+
+// New opens the data root (refusing one another daemon holds), restores
+// the containers recorded there and reattaches to those still running.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
+	cfg.SetDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot, filepath.Join(cfg.DataRoot, "containers"), filepath.Join(cfg.ExecRoot, "containers")} {
+		if err := os.MkdirAll(dir, 0o710); err != nil {
+			return nil, err
+		}
+	}
+	db, err := bbolt.Open(filepath.Join(cfg.DataRoot, "berth.db"), 0o600, &bbolt.Options{Timeout: 200 * time.Millisecond, NoFreelistSync: true})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, fmt.Errorf("another berth daemon is using data root %s", cfg.DataRoot)
+		}
+		return nil, fmt.Errorf("open metadata: %w", err)
+	}
+	d := &Daemon{
+		cfg:     cfg,
+		log:     log,
+		db:      db,
+		ctrs:    containers{byID: map[string]*Container{}, byName: map[string]string{}},
+		events:  newEventBus(),
+		started: time.Now(),
+		execs:   map[string]*execProc{},
+	}
+	d.closeCtx, d.cancel = context.WithCancel(context.Background())
+	d.selfPath, _ = os.Executable()
+	d.monitorPath = d.findBinary(cfg.MonitorPath, "berth-monitor")
+	d.initPath = cfg.InitPath
+
+	snapRoot := filepath.Join(cfg.DataRoot, "snapshots")
+	switch cfg.StorageDriver {
+	case "", "overlay", "overlay2", "overlayfs":
+		d.snaps, err = snapshot.NewOverlay(filepath.Join(snapRoot, "overlay"), db)
+	case "native", "vfs":
+		d.snaps, err = snapshot.NewNative(filepath.Join(snapRoot, "native"), db)
+	default:
+		err = fmt.Errorf("unknown storage driver %q (use overlay or native)", cfg.StorageDriver)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	d.images, err = image.New(ctx, image.Options{
+		Root:               filepath.Join(cfg.DataRoot, "content"),
+		DB:                 db,
+		Layers:             snapshotLayers{d.snaps},
+		InsecureRegistries: cfg.InsecureRegistries,
+		RegistryMirrors:    cfg.RegistryMirrors,
+		Mirrors:            cfg.Mirrors,
+		AuthConfigPath:     filepath.Join(cfg.DataRoot, "auth.json"),
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := d.restore(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// findBinary resolves one of berth's helper binaries: the configured path,
+// else beside the running executable, else PATH.
+func (d *Daemon) findBinary(configured, name string) string {
+	if configured != "" {
+		return configured
+	}
+	if d.selfPath != "" {
+		p := filepath.Join(filepath.Dir(d.selfPath), name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	return name
+}
+
+// runtimeFor resolves a container's OCI runtime name to a binary.
+func (d *Daemon) runtimeFor(name string) (string, []string, error) {
+	if name == "" {
+		name = d.cfg.DefaultRuntime
+	}
+	if r, ok := d.cfg.Runtimes[name]; ok {
+		return r.Path, r.Args, nil
+	}
+	switch name {
+	case "berth", "berth-runtime":
+		return d.findBinary("", "berth-runtime"), nil, nil
+	case "runc", "crun":
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return "", nil, errMsg(errInvalid, "unknown or invalid runtime name: %s", name)
+		}
+		return p, nil, nil
+	}
+	return "", nil, errMsg(errInvalid, "unknown or invalid runtime name: %s", name)
+}
+
+// Close stops watching containers and closes the metadata. Containers and
+// their monitors keep running.
+func (d *Daemon) Close() error {
+	d.cancel()
+	d.wg.Wait()
+	d.events.close()
+	return d.db.Close()
+}
+
+func (d *Daemon) containerDir(id string) string {
+	return filepath.Join(d.cfg.DataRoot, "containers", id)
+}
+
+func (d *Daemon) stateDir(id string) string {
+	return filepath.Join(d.cfg.ExecRoot, "containers", id)
+}
+
+func (d *Daemon) bundleDir(id string) string { return d.stateDir(id) }
+
+func (d *Daemon) rootfsDir(id string) string { return filepath.Join(d.stateDir(id), "rootfs") }
+
+func (d *Daemon) netnsPath(id string) string {
+	return filepath.Join(d.cfg.ExecRoot, "netns", id)
+}
+
+func (d *Daemon) runtimeRoot() string { return filepath.Join(d.cfg.ExecRoot, "runtime") }
+
+// sortedContainers lists containers newest first, as docker does.
+func (d *Daemon) sortedContainers() []*Container {
+	cs := d.ctrs.list()
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Created.After(cs[j].Created) })
+	return cs
+}
+

@@ -1,0 +1,758 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/api/backend"
+	"github.com/berth-dev/berth/internal/monitor"
+	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/snapshot"
+)
+
+// ContainerCreate implements backend.ContainerBackend.
+func (d *Daemon) ContainerCreate(ctx context.Context, req backend.ContainerCreateRequest) (container.CreateResponse, error) {
+	cfg, hc := req.Config, req.HostConfig
+	if cfg.Image == "" {
+		return container.CreateResponse{}, errMsg(errInvalid, "no command specified")
+	}
+	img, err := d.images.Get(ctx, cfg.Image)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return container.CreateResponse{}, errMsg(errdefs.ErrNotFound, "No such image: %s", cfg.Image)
+		}
+		return container.CreateResponse{}, err
+	}
+	if err := d.validateCreate(cfg, hc); err != nil {
+		return container.CreateResponse{}, err
+	}
+	if _, _, err := d.runtimeFor(hc.Runtime); err != nil {
+		return container.CreateResponse{}, err
+	}
+	if _, err := resolveLog(hc.LogConfig.Type, hc.LogConfig.Config, &d.cfg); err != nil {
+		return container.CreateResponse{}, err
+	}
+
+	c := &Container{removedCh: make(chan struct{}), exitCh: make(chan struct{}), execs: map[string]*execProc{}}
+	c.ID = newID()
+	c.Created = time.Now().UTC()
+	c.Config = cfg
+	c.HostConfig = hc
+	c.Image = img.ID.String()
+	c.ImageName = cfg.Image
+	c.Runtime = hc.Runtime
+	c.State.Status = container.StateCreated
+	c.Path, c.Args = commandOf(cfg, img.Config.Config)
+
+	name := req.Name
+	if name != "" {
+		if !validName(name) {
+			return container.CreateResponse{}, errMsg(errInvalid, "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
+		}
+		name = "/" + strings.TrimPrefix(name, "/")
+		if err := d.ctrs.reserveName(name, c.ID); err != nil {
+			return container.CreateResponse{}, err
+		}
+	} else {
+		for i := 0; ; i++ {
+			name = "/" + generateName(i)
+			if d.ctrs.reserveName(name, c.ID) == nil {
+				break
+			}
+		}
+	}
+	c.Name = name
+
+	// Order: writable snapshot, then the record. A crash in between leaves a
+	// snapshot with no record, which restore sweeps.
+	if _, err := d.snaps.Prepare(ctx, c.ID, string(img.TopLayer()), map[string]string{"berth.container": c.ID}); err != nil {
+		d.ctrs.releaseName(name, c.ID)
+		return container.CreateResponse{}, fmt.Errorf("prepare rootfs: %w", err)
+	}
+	if err := os.MkdirAll(d.containerDir(c.ID), 0o710); err != nil {
+		d.cleanupCreate(ctx, c)
+		return container.CreateResponse{}, err
+	}
+	ls, _ := resolveLog(hc.LogConfig.Type, hc.LogConfig.Config, &d.cfg)
+	if ls.Driver != "none" {
+		c.LogPath = filepath.Join(d.containerDir(c.ID), c.ID+"-json.log")
+	}
+	if err := d.saveRecord(c); err != nil {
+		d.cleanupCreate(ctx, c)
+		return container.CreateResponse{}, err
+	}
+	d.ctrs.add(c)
+	d.containerEvent(c, events.ActionCreate, nil)
+	return container.CreateResponse{ID: c.ID, Warnings: []string{}}, nil
+}
+
+func (d *Daemon) cleanupCreate(ctx context.Context, c *Container) {
+	_ = d.snaps.Remove(ctx, c.ID)
+	_ = os.RemoveAll(d.containerDir(c.ID))
+	d.ctrs.releaseName(c.Name, c.ID)
+}
+
+// validateCreate rejects what berth cannot honour yet with a clear error,
+// rather than accepting a flag that would do nothing.
+func (d *Daemon) validateCreate(cfg *container.Config, hc *container.HostConfig) error {
+	nm := string(hc.NetworkMode)
+	switch {
+	case nm == "" || nm == "default" || nm == "bridge" || nm == "none" || nm == "host" || strings.HasPrefix(nm, "container:"):
+	default:
+		return errMsg(errdefs.ErrNotFound, "network %s not found", nm)
+	}
+	if len(hc.PortBindings) > 0 || hc.PublishAllPorts {
+		return errMsg(errdefs.ErrNotImplemented, "published ports (-p, -P) are not supported by berth yet")
+	}
+	if len(hc.Binds) > 0 || len(hc.Mounts) > 0 || len(hc.VolumesFrom) > 0 || len(hc.Tmpfs) > 0 {
+		return errMsg(errdefs.ErrNotImplemented, "volumes and mounts (-v, --mount, --tmpfs, --volumes-from) are not supported by berth yet")
+	}
+	if len(hc.Links) > 0 {
+		return errMsg(errdefs.ErrNotImplemented, "--link is not supported by berth yet")
+	}
+	if cfg.Healthcheck != nil && len(cfg.Healthcheck.Test) > 0 && cfg.Healthcheck.Test[0] != "NONE" {
+		return errMsg(errdefs.ErrNotImplemented, "healthchecks are not supported by berth yet")
+	}
+	switch hc.RestartPolicy.Name {
+	case "", container.RestartPolicyDisabled, container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
+		if hc.RestartPolicy.MaximumRetryCount != 0 {
+			return errMsg(errInvalid, "invalid restart policy: maximum retry count can only be used with 'on-failure'")
+		}
+	case container.RestartPolicyOnFailure:
+		if hc.RestartPolicy.MaximumRetryCount < 0 {
+			return errMsg(errInvalid, "invalid restart policy: maximum retry count cannot be negative")
+		}
+	default:
+		return errMsg(errInvalid, "invalid restart policy: unknown policy '%s'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'", hc.RestartPolicy.Name)
+	}
+	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != container.RestartPolicyDisabled {
+		return errMsg(errInvalid, "can't create 'AutoRemove' container with restart policy")
+	}
+	return nil
+}
+
+func validName(n string) bool {
+	n = strings.TrimPrefix(n, "/")
+	if n == "" {
+		return false
+	}
+	for i, r := range n {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if i > 0 {
+			ok = ok || r == '_' || r == '.' || r == '-'
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// commandOf is docker's Path/Args: the entrypoint and cmd after merging
+// with the image's.
+func commandOf(cfg *container.Config, img ocispec.ImageConfig) (string, []string) {
+	entrypoint, cmd := cfg.Entrypoint, cfg.Cmd
+	switch {
+	case len(entrypoint) == 1 && entrypoint[0] == "":
+		entrypoint = nil // --entrypoint "": none, and the image's Cmd is dropped too
+	case entrypoint == nil:
+		entrypoint = img.Entrypoint
+		if len(cmd) == 0 {
+			cmd = img.Cmd
+		}
+	}
+	argv := append(append([]string{}, entrypoint...), cmd...)
+	if len(argv) == 0 {
+		return "", nil
+	}
+	return argv[0], argv[1:]
+}
+
+// ContainerStart implements backend.ContainerBackend.
+func (d *Daemon) ContainerStart(ctx context.Context, id string) error {
+	c, err := d.ctrs.get(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.State.Status {
+	case container.StateRunning, container.StatePaused:
+		return errdefs.ErrNotModified
+	case container.StateRemoving, container.StateDead:
+		return errMsg(errConflict, "container is marked for removal and cannot be started")
+	}
+	if c.restartTimer != nil {
+		c.restartTimer.Stop()
+		c.restartTimer = nil
+	}
+	c.ManualStop = false
+	return d.startLocked(ctx, c)
+}
+
+// startLocked runs the container; c.mu is held.
+func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
+	defer func() {
+		if err != nil {
+			c.State.Error = err.Error()
+			c.State.ExitCode = 128
+			if c.State.Status != container.StateCreated {
+				c.State.Status = container.StateExited
+			}
+			_ = d.saveRecord(c)
+			d.teardown(context.WithoutCancel(ctx), c)
+		}
+	}()
+	img, err := d.images.Get(ctx, c.Image)
+	if err != nil {
+		return fmt.Errorf("image of container %s: %w", c.ID[:12], err)
+	}
+	// Root filesystem.
+	mounts, err := d.snaps.Mounts(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("rootfs: %w", err)
+	}
+	rootfs := d.rootfsDir(c.ID)
+	if err := os.MkdirAll(rootfs, 0o755); err != nil {
+		return err
+	}
+	if err := snapshot.MountAll(mounts, rootfs); err != nil {
+		return fmt.Errorf("mount rootfs: %w", err)
+	}
+	// Network namespace: private (loopback only) unless host, none or shared.
+	nsPaths := map[string]string{}
+	nm := string(c.HostConfig.NetworkMode)
+	switch {
+	case nm == "host":
+	case strings.HasPrefix(nm, "container:"):
+		other, err := d.ctrs.get(strings.TrimPrefix(nm, "container:"))
+		if err != nil {
+			return err
+		}
+		if !other.State.running() {
+			return errMsg(errConflict, "cannot join network of a non running container: %s", other.ID)
+		}
+		nsPaths["network"] = fmt.Sprintf("/proc/%d/ns/net", other.State.Pid)
+	default:
+		p := d.netnsPath(c.ID)
+		_ = network.RemoveNamespace(p)
+		if err := network.NewNamespace(ctx, p); err != nil {
+			return err
+		}
+		nsPaths["network"] = p
+	}
+	sp, err := d.generateSpec(c, img, rootfs, nsPaths)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(sp)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(d.bundleDir(c.ID), "config.json"), b, 0o600); err != nil {
+		return err
+	}
+	rt, _, err := d.runtimeFor(c.Runtime)
+	if err != nil {
+		return err
+	}
+	ls, err := resolveLog(c.HostConfig.LogConfig.Type, c.HostConfig.LogConfig.Config, &d.cfg)
+	if err != nil {
+		return err
+	}
+	// A leftover runtime state from a crash would make create fail.
+	_ = d.runtimeCmd(ctx, c, "delete", "--force", c.ID)
+	proc, err := monitor.Start(ctx, monitor.Config{
+		Binary:      d.monitorPath,
+		ID:          c.ID,
+		Bundle:      d.bundleDir(c.ID),
+		StateDir:    d.stateDir(c.ID),
+		Runtime:     rt,
+		RuntimeRoot: d.runtimeRoot(),
+		LogPath:     c.LogPath,
+		LogMaxSize:  ls.MaxSize,
+		LogMaxFiles: ls.MaxFiles,
+		Terminal:    c.Config.Tty,
+		Stdin:       c.Config.OpenStdin,
+		StdinOnce:   c.Config.StdinOnce,
+	})
+	if err != nil {
+		return errMsg(errdefs.ErrUnknown, "failed to create task for container: %v", err)
+	}
+	c.monitorPid = proc.Pid
+	if c.Config.Tty && c.HostConfig.ConsoleSize[0] > 0 {
+		_ = monitor.Resize(d.stateDir(c.ID), c.HostConfig.ConsoleSize[0], c.HostConfig.ConsoleSize[1])
+	}
+	// Connect the attaches made before start, so no output is lost.
+	d.connectPendingAttaches(ctx, c)
+	if err := d.runtimeCmd(ctx, c, "start", c.ID); err != nil {
+		_ = d.runtimeCmd(ctx, c, "delete", "--force", c.ID)
+		_ = proc.Wait(ctx)
+		return errMsg(errdefs.ErrUnknown, "failed to start container: %v", err)
+	}
+	c.State = State{Status: container.StateRunning, Pid: proc.InitPid, StartedAt: time.Now().UTC()}
+	c.HasBeenStarted = true
+	c.stopping = false
+	if err := d.saveRecord(c); err != nil {
+		d.log.Error("save container record", "id", c.ID, "err", err)
+	}
+	d.containerEvent(c, events.ActionStart, nil)
+	d.watch(c, proc)
+	return nil
+}
+
+// runtimeCmd runs one OCI runtime command for c, returning its error output.
+func (d *Daemon) runtimeCmd(ctx context.Context, c *Container, args ...string) error {
+	rt, rtArgs, err := d.runtimeFor(c.Runtime)
+	if err != nil {
+		return err
+	}
+	full := append(append([]string{}, rtArgs...), "--root", d.runtimeRoot())
+	full = append(full, args...)
+	out, err := exec.CommandContext(ctx, rt, full...).CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if msg == "" {
+			msg = err.Error()
+		}
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// watch waits for the monitor to record the exit, then handles it.
+func (d *Daemon) watch(c *Container, proc *monitor.Process) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := proc.Wait(d.closeCtx); err != nil {
+			return // daemon shutting down; the container keeps running
+		}
+		d.handleExit(c)
+	}()
+}
+
+// handleExit records an exit, cleans up the run and applies the restart
+// policy or AutoRemove.
+func (d *Daemon) handleExit(c *Container) {
+	ctx := context.Background()
+	c.mu.Lock()
+	code, ok := monitor.ExitStatus(d.stateDir(c.ID))
+	if !ok {
+		code = 255
+		c.State.Error = "container monitor exited without recording an exit status"
+	}
+	c.State.OOMKilled = d.oomKilled(c)
+	c.State.Status = container.StateExited
+	c.State.ExitCode = code
+	c.State.Pid = 0
+	c.State.FinishedAt = time.Now().UTC()
+	d.teardown(ctx, c)
+	restart, delay := d.shouldRestart(c)
+	if restart {
+		c.State.Status = container.StateRestarting
+	}
+	_ = d.saveRecord(c)
+	if c.State.OOMKilled {
+		d.containerEvent(c, events.ActionOOM, nil)
+	}
+	d.containerEvent(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(code)})
+	// exitCh always stands for the next exit: close it, arm the next one.
+	close(c.exitCh)
+	c.exitCh = make(chan struct{})
+	autoRemove := c.HostConfig.AutoRemove
+	if restart {
+		c.restartTimer = time.AfterFunc(delay, func() { d.policyRestart(c) })
+	}
+	c.mu.Unlock()
+	if autoRemove && !restart {
+		if err := d.ContainerRemove(ctx, c.ID, backend.RemoveOptions{RemoveVolumes: true}); err != nil && !errdefs.IsNotFound(err) {
+			d.log.Error("auto-remove", "id", c.ID, "err", err)
+		}
+	}
+}
+
+func (d *Daemon) policyRestart(c *Container) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.restartTimer = nil
+	if c.State.Status != container.StateRestarting {
+		return
+	}
+	c.RestartCount++
+	if err := d.startLocked(context.Background(), c); err != nil {
+		d.log.Error("restart", "id", c.ID, "err", err)
+	}
+}
+
+// shouldRestart applies docker's restart policies and back-off: the delay
+// starts at 100 ms and doubles per consecutive restart (capped at a minute);
+// a run of 10 s or more resets it.
+func (d *Daemon) shouldRestart(c *Container) (bool, time.Duration) {
+	if c.stopping || c.ManualStop {
+		return false, 0
+	}
+	p := c.HostConfig.RestartPolicy
+	switch p.Name {
+	case container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
+	case container.RestartPolicyOnFailure:
+		if c.State.ExitCode == 0 {
+			return false, 0
+		}
+		if p.MaximumRetryCount > 0 && c.RestartCount >= p.MaximumRetryCount {
+			return false, 0
+		}
+	default:
+		return false, 0
+	}
+	if c.State.FinishedAt.Sub(c.State.StartedAt) >= 10*time.Second {
+		c.RestartCount = 0
+	}
+	delay := 100 * time.Millisecond << min(c.RestartCount, 10)
+	return true, min(delay, time.Minute)
+}
+
+// teardown releases what a run holds: runtime state, rootfs mount, netns.
+// It keeps the writable snapshot and the record. c.mu is held.
+func (d *Daemon) teardown(ctx context.Context, c *Container) {
+	_ = d.runtimeCmd(ctx, c, "delete", "--force", c.ID)
+	_ = snapshot.UnmountAll(d.rootfsDir(c.ID))
+	_ = network.RemoveNamespace(d.netnsPath(c.ID))
+	for _, f := range []string{"config.json", "exit", "pid", "monitor.pid", "runtime.log"} {
+		_ = os.Remove(filepath.Join(d.stateDir(c.ID), f))
+	}
+	c.monitorPid = 0
+}
+
+// ContainerStop implements backend.ContainerBackend.
+func (d *Daemon) ContainerStop(ctx context.Context, id string, opts backend.StopOptions) error {
+	c, err := d.ctrs.get(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.restartTimer != nil {
+		c.restartTimer.Stop()
+		c.restartTimer = nil
+		c.State.Status = container.StateExited
+		_ = d.saveRecord(c)
+	}
+	if !c.State.running() {
+		c.mu.Unlock()
+		return errdefs.ErrNotModified
+	}
+	c.ManualStop = true
+	c.mu.Unlock()
+	return d.stop(ctx, c, opts)
+}
+
+func (d *Daemon) stop(ctx context.Context, c *Container, opts backend.StopOptions) error {
+	sig := opts.Signal
+	if sig == "" {
+		sig = c.Config.StopSignal
+	}
+	if sig == "" {
+		sig = "SIGTERM"
+	}
+	timeout := 10
+	if c.Config.StopTimeout != nil {
+		timeout = *c.Config.StopTimeout
+	}
+	if opts.Timeout != nil {
+		timeout = *opts.Timeout
+	}
+	c.mu.Lock()
+	c.stopping = true
+	exitCh := c.exitCh
+	paused := c.State.Status == container.StatePaused
+	running := c.State.running()
+	c.mu.Unlock()
+	if !running {
+		return nil
+	}
+	if paused {
+		// A frozen process cannot handle SIGTERM: thaw it first, as docker does.
+		_ = d.runtimeCmd(ctx, c, "resume", c.ID)
+	}
+	if err := d.signal(ctx, c, sig); err != nil {
+		d.log.Debug("stop signal", "id", c.ID, "err", err)
+	}
+	var wait <-chan time.Time
+	if timeout >= 0 {
+		t := time.NewTimer(time.Duration(timeout) * time.Second)
+		defer t.Stop()
+		wait = t.C
+	}
+	select {
+	case <-exitCh:
+		d.containerEvent(c, events.ActionStop, nil)
+		return nil
+	case <-wait:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	_ = d.signal(ctx, c, "SIGKILL")
+	select {
+	case <-exitCh:
+	case <-time.After(30 * time.Second):
+		return errMsg(errdefs.ErrUnknown, "container %s did not exit after SIGKILL", c.ID[:12])
+	}
+	d.containerEvent(c, events.ActionStop, nil)
+	return nil
+}
+
+// signal sends sig (a name or number) to the container's init.
+func (d *Daemon) signal(ctx context.Context, c *Container, sig string) error {
+	s, err := parseSignal(sig)
+	if err != nil {
+		return err
+	}
+	return d.runtimeCmd(ctx, c, "kill", c.ID, strconv.Itoa(int(s)))
+}
+
+func parseSignal(sig string) (syscall.Signal, error) {
+	if sig == "" {
+		return syscall.SIGKILL, nil
+	}
+	if n, err := strconv.Atoi(sig); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, errMsg(errInvalid, "Invalid signal: %s", sig)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(sig)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if s := unix.SignalNum(name); s != 0 {
+		return s, nil
+	}
+	return 0, errMsg(errInvalid, "Invalid signal: %s", sig)
+}
+
+// ContainerRestart implements backend.ContainerBackend.
+func (d *Daemon) ContainerRestart(ctx context.Context, id string, opts backend.StopOptions) error {
+	c, err := d.ctrs.get(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	running := c.State.running()
+	c.mu.Unlock()
+	if running {
+		if err := d.stop(ctx, c, opts); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.restartTimer != nil {
+		c.restartTimer.Stop()
+		c.restartTimer = nil
+	}
+	if c.State.running() {
+		return nil
+	}
+	c.ManualStop = false
+	if err := d.startLocked(ctx, c); err != nil {
+		return err
+	}
+	d.containerEvent(c, events.ActionRestart, nil)
+	return nil
+}
+
+// ContainerKill implements backend.ContainerBackend.
+func (d *Daemon) ContainerKill(ctx context.Context, id string, sig string) error {
+	c, err := d.ctrs.get(id)
+	if err != nil {
+		return err
+	}
+	s, err := parseSignal(sig)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.State.running() {
+		return errMsg(errConflict, "Container %s is not running", c.ID)
+	}
+	if s == syscall.SIGKILL || s == syscall.SIGTERM || s == syscall.SIGINT {
+		c.stopping = true
+	}
+	if err := d.runtimeCmd(ctx, c, "kill", c.ID, strconv.Itoa(int(s))); err != nil {
+		return errMsg(errdefs.ErrUnknown, "Cannot kill container: %s: %v", id, err)
+	}
+	d.containerEvent(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(s))})
+	return nil
+}
+
+// ContainerPause implements backend.ContainerBackend.
+func (d *Daemon) ContainerPause(ctx context.Context, id string) error {
+	c, err := d.ctrs.get(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.State.Status {
+	case container.StateRunning:
+	case container.StatePaused:
+		return errMsg(errConflict, "Container %s is already paused", c.ID)
+	default:
+		return errMsg(errConflict, "Container %s is not running", c.ID)
+	}
+	if err := d.runtimeCmd(ctx, c, "pause", c.ID); err != nil {
+		return errMsg(errdefs.ErrUnknown, "Cannot pause container %s: %v", c.ID, err)
+	}
+	c.State.Status = container.StatePaused
+	_ = d.saveRecord(c)
+	d.containerEvent(c, events.ActionPause, nil)
+	return nil
+}
+
+// ContainerUnpause implements backend.ContainerBackend.
+func (d *Daemon) ContainerUnpause(ctx context.Context, id string) error {
+	c, err := d.ctrs.get(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.State.Status != container.StatePaused {
+		return errMsg(errConflict, "Container %s is not paused", c.ID)
+	}
+	if err := d.runtimeCmd(ctx, c, "resume", c.ID); err != nil {
+		return errMsg(errdefs.ErrUnknown, "Cannot unpause container %s: %v", c.ID, err)
+	}
+	c.State.Status = container.StateRunning
+	_ = d.saveRecord(c)
+	d.containerEvent(c, events.ActionUnPause, nil)
+	return nil
+}
+
+// ContainerRemove implements backend.ContainerBackend.
+func (d *Daemon) ContainerRemove(ctx context.Context, id string, opts backend.RemoveOptions) error {
+	c, err := d.ctrs.get(id)
+	if err != nil {
+		return err
+	}
+	if opts.RemoveLink {
+		return errMsg(errdefs.ErrNotImplemented, "--link is not supported by berth yet")
+	}
+	c.mu.Lock()
+	if c.State.Status == container.StateRemoving {
+		c.mu.Unlock()
+		return errMsg(errConflict, "removal of container %s is already in progress", c.ID)
+	}
+	if c.restartTimer != nil {
+		c.restartTimer.Stop()
+		c.restartTimer = nil
+	}
+	if c.State.running() {
+		if !opts.Force {
+			c.mu.Unlock()
+			if c.State.Status == container.StatePaused {
+				return errMsg(errConflict, "cannot remove container %q: container is paused and must be unpaused first", c.Name)
+			}
+			return errMsg(errConflict, "cannot remove container %q: container is running: stop the container before removing or force remove", c.Name)
+		}
+		c.stopping = true
+		exitCh := c.exitCh
+		c.mu.Unlock()
+		_ = d.runtimeCmd(ctx, c, "resume", c.ID)
+		_ = d.signal(ctx, c, "SIGKILL")
+		select {
+		case <-exitCh:
+		case <-time.After(30 * time.Second):
+			return errMsg(errdefs.ErrUnknown, "could not kill running container %s, cannot remove", c.ID)
+		}
+		c.mu.Lock()
+	}
+	c.State.Status = container.StateRemoving
+	d.teardown(ctx, c)
+	// Order: record first, then data. A crash in between leaves a snapshot
+	// and directories with no record, which restore sweeps.
+	if err := d.deleteRecord(c.ID); err != nil {
+		c.State.Status = container.StateDead
+		c.mu.Unlock()
+		return err
+	}
+	d.ctrs.remove(c)
+	removedCh := c.removedCh
+	c.mu.Unlock()
+	if err := d.snaps.Remove(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
+		d.log.Warn("remove snapshot", "id", c.ID, "err", err)
+	}
+	_ = os.RemoveAll(d.stateDir(c.ID))
+	_ = os.RemoveAll(d.containerDir(c.ID))
+	d.containerEvent(c, events.ActionDestroy, nil)
+	close(removedCh)
+	return nil
+}
+
+// ContainerWait implements backend.ContainerBackend.
+func (d *Daemon) ContainerWait(ctx context.Context, id string, cond container.WaitCondition) (<-chan backend.WaitResult, error) {
+	c, err := d.ctrs.get(id)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan backend.WaitResult, 1)
+	c.mu.Lock()
+	running := c.State.running() || c.State.Status == container.StateRestarting
+	removedCh := c.removedCh
+	if cond == "" {
+		cond = container.WaitConditionNotRunning
+	}
+	if cond == container.WaitConditionNotRunning && !running {
+		out <- backend.WaitResult{StatusCode: int64(c.State.ExitCode)}
+		c.mu.Unlock()
+		return out, nil
+	}
+	c.mu.Unlock()
+	c.mu.Lock()
+	exitCh := c.exitCh
+	c.mu.Unlock()
+	go func() {
+		if cond == container.WaitConditionRemoved {
+			select {
+			case <-removedCh:
+				c.mu.Lock()
+				out <- backend.WaitResult{StatusCode: int64(c.State.ExitCode)}
+				c.mu.Unlock()
+			case <-ctx.Done():
+			}
+			return
+		}
+		select {
+		case <-exitCh:
+			c.mu.Lock()
+			res := backend.WaitResult{StatusCode: int64(c.State.ExitCode)}
+			if c.State.Error != "" {
+				res.Err = errors.New(c.State.Error)
+			}
+			c.mu.Unlock()
+			out <- res
+		case <-removedCh:
+			c.mu.Lock()
+			out <- backend.WaitResult{StatusCode: int64(c.State.ExitCode)}
+			c.mu.Unlock()
+		case <-ctx.Done():
+		}
+	}()
+	return out, nil
+}

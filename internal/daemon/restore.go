@@ -1,0 +1,74 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berth-dev/berth/internal/monitor"
+	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/snapshot"
+)
+
+// restore loads the recorded containers, reattaches to the monitors of those
+// still running, records the exits that happened while the daemon was down
+// (the monitor wrote them), applies restart policies, and sweeps what a
+// crash left without a record: writable snapshots, state dirs, namespaces.
+func (d *Daemon) restore(ctx context.Context) error {
+	recs, err := d.loadRecords()
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	var exited []*Container
+	for _, c := range recs {
+		c.exitCh = make(chan struct{})
+		c.removedCh = make(chan struct{})
+		c.execs = map[string]*execProc{}
+		known[c.ID] = true
+		d.ctrs.add(c)
+		switch c.State.Status {
+		case container.StateRunning, container.StatePaused, container.StateRestarting:
+			if p, ok := monitor.Find(d.stateDir(c.ID)); ok {
+				c.monitorPid = p.Pid
+				d.watch(c, p)
+				continue
+			}
+			exited = append(exited, c)
+		case container.StateRemoving, container.StateDead:
+			c.State.Status = container.StateDead
+		}
+	}
+	for _, c := range exited {
+		d.handleExit(c)
+	}
+	// Snapshots of containers that have no record.
+	_ = d.snaps.Walk(ctx, func(ctx context.Context, info snapshot.Info) error {
+		if id := info.Labels["berth.container"]; id != "" && !known[id] && info.Kind == snapshot.Active {
+			_ = snapshot.UnmountAll(d.rootfsDir(id))
+			if err := d.snaps.Remove(ctx, info.Name); err != nil {
+				d.log.Warn("sweep snapshot", "name", info.Name, "err", err)
+			}
+		}
+		return nil
+	})
+	for _, dir := range []string{filepath.Join(d.cfg.ExecRoot, "containers"), filepath.Join(d.cfg.DataRoot, "containers")} {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if known[e.Name()] {
+				continue
+			}
+			_ = snapshot.UnmountAll(filepath.Join(dir, e.Name(), "rootfs"))
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(d.cfg.ExecRoot, "netns"))
+	for _, e := range entries {
+		if !known[e.Name()] {
+			_ = network.RemoveNamespace(filepath.Join(d.cfg.ExecRoot, "netns", e.Name()))
+		}
+	}
+	return nil
+}

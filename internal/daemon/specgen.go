@@ -1,0 +1,180 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/blkiodev"
+	"github.com/moby/moby/api/types/container"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/spec"
+)
+
+var (
+	hostOnce sync.Once
+	hostInfo spec.Host
+)
+
+// probeHost describes the machine once for spec generation.
+func probeHost() spec.Host {
+	hostOnce.Do(func() {
+		var u unix.Utsname
+		_ = unix.Uname(&u)
+		hostInfo = spec.Host{
+			Kernel:     unix.ByteSliceToString(u.Release[:]),
+			Arch:       runtime.GOARCH,
+			NCPU:       runtime.NumCPU(),
+			StatDevice: statDevice,
+		}
+		if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+			hostInfo.CgroupV2 = true
+		}
+		if b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled"); err == nil && strings.TrimSpace(string(b)) == "Y" {
+			hostInfo.AppArmor = true
+		}
+		if _, err := os.Stat("/sys/fs/selinux/enforce"); err == nil {
+			hostInfo.SELinux = true
+		}
+	})
+	return hostInfo
+}
+
+func statDevice(path string) (spec.HostDevice, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return spec.HostDevice{}, fmt.Errorf("error gathering device information while adding custom device %q: %w", path, err)
+	}
+	hd := spec.HostDevice{Path: path, Major: int64(unix.Major(st.Rdev)), Minor: int64(unix.Minor(st.Rdev)), FileMode: os.FileMode(st.Mode & 0o777), UID: st.Uid, GID: st.Gid}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR:
+		hd.Type = "c"
+	case unix.S_IFBLK:
+		hd.Type = "b"
+	case unix.S_IFIFO:
+		hd.Type = "p"
+	default:
+		return hd, fmt.Errorf("%s is not a device node: %w", path, errdefs.ErrInvalidArgument)
+	}
+	return hd, nil
+}
+
+// generateSpec turns a container record into its OCI runtime spec.
+func (d *Daemon) generateSpec(c *Container, img *image.Image, rootfs string, nsPaths map[string]string) (*specs.Spec, error) {
+	cfg, hc := c.Config, c.HostConfig
+	root, err := os.OpenRoot(rootfs)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	o := &spec.Options{
+		ID:            c.ID,
+		RootfsPath:    rootfs,
+		RootFS:        root.FS(),
+		Entrypoint:    cfg.Entrypoint,
+		Cmd:           cfg.Cmd,
+		Env:           cfg.Env,
+		WorkingDir:    cfg.WorkingDir,
+		User:          cfg.User,
+		Hostname:      cfg.Hostname,
+		Domainname:    cfg.Domainname,
+		Tty:           cfg.Tty,
+		StopSignal:    cfg.StopSignal,
+		ConsoleSize:   hc.ConsoleSize,
+		Annotations:   hc.Annotations,
+		Privileged:    hc.Privileged,
+		CapAdd:        hc.CapAdd,
+		CapDrop:       hc.CapDrop,
+		SecurityOpt:   hc.SecurityOpt,
+		MaskedPaths:   hc.MaskedPaths,
+		ReadonlyPaths: hc.ReadonlyPaths,
+
+		ReadonlyRootfs: hc.ReadonlyRootfs,
+		GroupAdd:       hc.GroupAdd,
+		OomScoreAdj:    hc.OomScoreAdj,
+		Sysctls:        hc.Sysctls,
+		Init:           hc.Init,
+		NetworkMode:    string(hc.NetworkMode),
+		IpcMode:        string(hc.IpcMode),
+		PidMode:        string(hc.PidMode),
+		UTSMode:        string(hc.UTSMode),
+		CgroupnsMode:   string(hc.CgroupnsMode),
+		UsernsMode:     string(hc.UsernsMode),
+		NSPaths:        map[specs.LinuxNamespaceType]string{},
+		ShmSize:        hc.ShmSize,
+		CgroupParent:   hc.CgroupParent,
+		Host:           probeHost(),
+		Daemon:         spec.Daemon{CgroupParent: "/berth", InitPath: d.initPath},
+		Resources:      resourcesOf(hc.Resources),
+	}
+	for _, u := range hc.Ulimits {
+		o.Ulimits = append(o.Ulimits, spec.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	for _, dev := range hc.Devices {
+		o.Devices = append(o.Devices, spec.DeviceMapping{PathOnHost: dev.PathOnHost, PathInContainer: dev.PathInContainer, CgroupPermissions: dev.CgroupPermissions})
+	}
+	o.DeviceCgroupRules = hc.DeviceCgroupRules
+	for t, p := range nsPaths {
+		o.NSPaths[specs.LinuxNamespaceType(t)] = p
+	}
+	if strings.HasPrefix(string(hc.PidMode), "container:") || strings.HasPrefix(string(hc.IpcMode), "container:") {
+		for _, m := range []struct {
+			mode string
+			typ  specs.LinuxNamespaceType
+			ns   string
+		}{{string(hc.PidMode), specs.PIDNamespace, "pid"}, {string(hc.IpcMode), specs.IPCNamespace, "ipc"}} {
+			if ref, ok := strings.CutPrefix(m.mode, "container:"); ok {
+				other, err := d.ctrs.get(ref)
+				if err != nil {
+					return nil, err
+				}
+				if !other.State.running() {
+					return nil, errMsg(errConflict, "container %s is not running", other.ID)
+				}
+				o.NSPaths[m.typ] = fmt.Sprintf("/proc/%d/ns/%s", other.State.Pid, m.ns)
+			}
+		}
+	}
+	return spec.Generate(img.Config.Config, o)
+}
+
+func resourcesOf(r container.Resources) spec.Resources {
+	out := spec.Resources{
+		Memory:             r.Memory,
+		MemoryReservation:  r.MemoryReservation,
+		MemorySwap:         r.MemorySwap,
+		MemorySwappiness:   r.MemorySwappiness,
+		OomKillDisable:     r.OomKillDisable,
+		NanoCPUs:           r.NanoCPUs,
+		CPUShares:          r.CPUShares,
+		CPUPeriod:          r.CPUPeriod,
+		CPUQuota:           r.CPUQuota,
+		CPURealtimePeriod:  r.CPURealtimePeriod,
+		CPURealtimeRuntime: r.CPURealtimeRuntime,
+		CpusetCpus:         r.CpusetCpus,
+		CpusetMems:         r.CpusetMems,
+		PidsLimit:          r.PidsLimit,
+		BlkioWeight:        r.BlkioWeight,
+	}
+	for _, w := range r.BlkioWeightDevice {
+		out.BlkioWeightDevice = append(out.BlkioWeightDevice, spec.WeightDevice{Path: w.Path, Weight: w.Weight})
+	}
+	conv := func(in []*blkiodev.ThrottleDevice) []spec.ThrottleDevice {
+		var o []spec.ThrottleDevice
+		for _, t := range in {
+			o = append(o, spec.ThrottleDevice{Path: t.Path, Rate: t.Rate})
+		}
+		return o
+	}
+	out.BlkioDeviceReadBps = conv(r.BlkioDeviceReadBps)
+	out.BlkioDeviceWriteBps = conv(r.BlkioDeviceWriteBps)
+	out.BlkioDeviceReadIOps = conv(r.BlkioDeviceReadIOps)
+	out.BlkioDeviceWriteIOps = conv(r.BlkioDeviceWriteIOps)
+	return out
+}
