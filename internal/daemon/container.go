@@ -36,19 +36,19 @@ type Container struct {
 }
 
 type record struct {
-	ID           string
-	Name         string // with the leading "/"
-	Created      time.Time
-	Path         string
-	Args         []string
-	Config       *container.Config
-	HostConfig   *container.HostConfig
-	Image        string // image ID (sha256:…)
-	ImageName    string // as the user gave it
-	State        State
-	RestartCount int
-	LogPath      string
-	Runtime      string
+	ID             string
+	Name           string // with the leading "/"
+	Created        time.Time
+	Path           string
+	Args           []string
+	Config         *container.Config
+	HostConfig     *container.HostConfig
+	Image          string // image ID (sha256:…)
+	ImageName      string // as the user gave it
+	State          State
+	RestartCount   int
+	LogPath        string
+	Runtime        string
 	HasBeenStarted bool
 	// ManualStop is true after docker stop; unless-stopped then stays down
 	// across daemon restarts.

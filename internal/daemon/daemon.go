@@ -189,4 +189,3 @@ func (d *Daemon) sortedContainers() []*Container {
 	sort.Slice(cs, func(i, j int) bool { return cs[i].Created.After(cs[j].Created) })
 	return cs
 }
-

@@ -65,17 +65,17 @@ func (d *Daemon) summary(c *Container) container.Summary {
 		cmd += " " + strings.Join(c.Args, " ")
 	}
 	s := container.Summary{
-		ID:         c.ID,
-		Names:      []string{c.Name},
-		Image:      c.ImageName,
-		ImageID:    c.Image,
-		Command:    cmd,
-		Created:    c.Created.Unix(),
-		Ports:      []container.PortSummary{},
-		Labels:     c.Config.Labels,
-		State:      c.State.Status,
-		Status:     statusString(c.State, c.RestartCount),
-		Mounts:     []container.MountPoint{},
+		ID:      c.ID,
+		Names:   []string{c.Name},
+		Image:   c.ImageName,
+		ImageID: c.Image,
+		Command: cmd,
+		Created: c.Created.Unix(),
+		Ports:   []container.PortSummary{},
+		Labels:  c.Config.Labels,
+		State:   c.State.Status,
+		Status:  statusString(c.State, c.RestartCount),
+		Mounts:  []container.MountPoint{},
 		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{
 			c.networkMode(): {},
 		}},

@@ -70,17 +70,17 @@ func (d *Daemon) SystemInfo(ctx context.Context) (system.Info, error) {
 			IndexConfigs:          map[string]*registry.IndexInfo{},
 			Mirrors:               d.cfg.RegistryMirrors,
 		},
-		NCPU:           runtime.NumCPU(),
-		MemTotal:       int64(si.Totalram) * int64(si.Unit),
-		DockerRootDir:  d.cfg.DataRoot,
-		Name:           host,
-		Labels:         []string{},
-		ServerVersion:  version.Version,
-		Runtimes:       map[string]system.RuntimeWithStatus{},
-		DefaultRuntime: d.cfg.DefaultRuntime,
-		Isolation:      container.IsolationDefault,
+		NCPU:            runtime.NumCPU(),
+		MemTotal:        int64(si.Totalram) * int64(si.Unit),
+		DockerRootDir:   d.cfg.DataRoot,
+		Name:            host,
+		Labels:          []string{},
+		ServerVersion:   version.Version,
+		Runtimes:        map[string]system.RuntimeWithStatus{},
+		DefaultRuntime:  d.cfg.DefaultRuntime,
+		Isolation:       container.IsolationDefault,
 		SecurityOptions: []string{"name=seccomp,profile=builtin"},
-		Warnings:       []string{},
+		Warnings:        []string{},
 	}
 	if probeHost().CgroupV2 {
 		info.CgroupVersion = "2"
@@ -120,7 +120,6 @@ func (d *Daemon) SystemInfo(ctx context.Context) (system.Info, error) {
 	}
 	return info, nil
 }
-
 
 // daemonID is a stable identifier of this data root.
 func (d *Daemon) daemonID() string {
