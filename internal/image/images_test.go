@@ -586,3 +586,21 @@ func TestUnpackAgainAfterSnapshotsLost(t *testing.T) {
 		t.Fatalf("re-unpacked files %v", e.files(img))
 	}
 }
+
+func TestInsecureRegistries(t *testing.T) {
+	s, err := New(context.Background(), Options{Root: t.TempDir(), DB: newEnv(t).db, InsecureRegistries: []string{"myreg:5000", "10.1.0.0/16"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]bool{
+		"127.0.0.1:5000": true, "localhost:5000": true, "[::1]:5000": true, "127.9.9.9": true,
+		"myreg:5000": true, "myreg:5001": false, "10.1.2.3:5000": true, "10.2.0.1:5000": false, "docker.io": false,
+	} {
+		if got := s.insecure(host); got != want {
+			t.Errorf("%s: insecure=%v want %v", host, got, want)
+		}
+	}
+	if _, err := New(context.Background(), Options{Root: t.TempDir(), DB: newEnv(t).db, InsecureRegistries: []string{"10.0.0.0/99"}}); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("bad CIDR: %v", err)
+	}
+}
