@@ -18,7 +18,13 @@ cd "$(dirname "$0")/.."
 N=${N:-100}
 BT=${BENCHTIME:-3s}
 BIN=$(mktemp -d)/network.test
-trap 'docker rm -f berth-netbench >/dev/null 2>&1 || true; podman rm -f berth-netbench >/dev/null 2>&1 || true; rm -rf "$(dirname "$BIN")"' EXIT
+cleanup() {
+	/usr/bin/docker rm -f berth-netbench >/dev/null 2>&1 || true
+	/usr/bin/docker network rm berth-netbench >/dev/null 2>&1 || true
+	podman rm -f berth-netbench >/dev/null 2>&1 || true
+	rm -rf "$(dirname "$BIN")"
+}
+trap cleanup EXIT
 CGO_ENABLED=0 go test -c -o "$BIN" ./internal/network
 
 echo "== bridge set-up cost (berth)"
@@ -33,7 +39,10 @@ echo "== published port throughput: berth"
 HOSTIP=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
 TARGETS=""
 if [ -x /usr/bin/docker ] && /usr/bin/docker info >/dev/null 2>&1; then
-	if /usr/bin/docker run -d --rm --name berth-netbench -v "$BIN:/sink:ro" -e BERTH_SINK=:5001 \
+	# a user network of its own: docker0 may be missing (a dockerd started
+	# with --bridge none removes it)
+	/usr/bin/docker network create berth-netbench >/dev/null 2>&1 || true
+	if /usr/bin/docker run -d --rm --name berth-netbench --network berth-netbench -v "$BIN:/sink:ro" -e BERTH_SINK=:5001 \
 		-p 15101:5001 127.0.0.1:5000/busybox:latest /sink -test.run '^TestSinkServer$' >/dev/null; then
 		TARGETS="docker-loopback(docker-proxy)=127.0.0.1:15101,docker-hostaddr=$HOSTIP:15101"
 	else
