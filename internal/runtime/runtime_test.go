@@ -531,3 +531,29 @@ func TestDeleteForceAfterCrashedCreate(t *testing.T) {
 		t.Errorf("second delete: %v", err)
 	}
 }
+
+func TestSeccompAndTimeNamespace(t *testing.T) {
+	needRoot(t)
+	s := sh(`mkdir /tmp/x 2>&1; echo mkdir=$?; cut -d. -f1 /proc/uptime`)
+	one := uint(1)
+	s.Process.NoNewPrivileges = true
+	s.Linux.Seccomp = &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Architectures: []specs.Arch{specs.ArchX86_64},
+		Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno, ErrnoRet: &one}},
+	}
+	if _, err := os.Stat("/proc/self/ns/time"); err == nil {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+		s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 1000000}}
+	}
+	out, code := run(t, s)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 || !strings.Contains(lines[0], "not permitted") || lines[1] != "mkdir=1" {
+		t.Fatalf("exit %d output %q", code, out)
+	}
+	if s.Linux.TimeOffsets != nil {
+		if up, _ := strconv.Atoi(lines[2]); up < 1000000 {
+			t.Errorf("uptime %s in a time namespace with a boottime offset of 1e6 s", lines[2])
+		}
+	}
+}
