@@ -173,3 +173,16 @@ func TestAttachExitStatus(t *testing.T) {
 		t.Errorf("attach stopped: %+v", r)
 	}
 }
+
+func TestUseAPISocketMountsDaemonSocket(t *testing.T) {
+	f := newFakeDaemon(t)
+	f.json("POST /containers/create", 201, map[string]any{"Id": testID})
+	r := runCLI(t, "", "create", "--use-api-socket", "--kernel-memory", "10m", "busybox")
+	if r.code != 0 || r.out != testID+"\n" {
+		t.Fatalf("create: %+v", r)
+	}
+	body := string(f.body("POST /containers/create"))
+	if !strings.Contains(body, `"Source":"`+f.sock+`","Target":"/var/run/docker.sock"`) {
+		t.Errorf("create body lacks the socket mount: %s", body)
+	}
+}

@@ -105,8 +105,7 @@ func (c *CLI) newPullCommand() *cobra.Command {
 	fl.BoolVarP(&all, "all-tags", "a", false, "Download all tagged images in the repository")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "Suppress verbose output")
 	fl.StringVar(&platform, "platform", os.Getenv("BERTH_DEFAULT_PLATFORM"), "Set platform if server is multi-platform capable")
-	fl.Bool("disable-content-trust", true, "Skip image verification")
-	_ = fl.MarkHidden("disable-content-trust")
+	fl.Bool("disable-content-trust", true, "Skip image verification (default true)")
 	return cmd
 }
 
@@ -168,8 +167,7 @@ func (c *CLI) newPushCommand() *cobra.Command {
 	fl.BoolVarP(&all, "all-tags", "a", false, "Push all tags of an image to the repository")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "Suppress verbose output")
 	fl.StringVar(&platform, "platform", "", "Push a platform-specific manifest as a single-platform image to the registry")
-	fl.Bool("disable-content-trust", true, "Skip image signing")
-	_ = fl.MarkHidden("disable-content-trust")
+	fl.Bool("disable-content-trust", true, "Skip image signing (default true)")
 	return cmd
 }
 

@@ -49,7 +49,7 @@ type containerOptions struct {
 	pidsLimit, cpuCount, cpuPercent                                        int64
 	blkioWeight                                                            uint16
 	tty, stdin, privileged, publishAll, readOnly, rm, init, oomKillDisable bool
-	noHealthcheck                                                          bool
+	noHealthcheck, useAPISocket                                            bool
 
 	image string
 	args  []string
@@ -109,6 +109,7 @@ func addContainerFlags(fl *pflag.FlagSet, o *containerOptions) {
 	fl.BoolVar(&o.privileged, "privileged", false, "Give extended privileges to this container")
 	fl.BoolVar(&o.readOnly, "read-only", false, "Mount the container's root filesystem as read only")
 	fl.BoolVar(&o.rm, "rm", false, "Automatically remove the container and its associated anonymous volumes when it exits")
+	fl.BoolVar(&o.useAPISocket, "use-api-socket", false, "Bind mount the berth API socket at /var/run/docker.sock in the container")
 	fl.BoolVar(&o.init, "init", false, "Run an init inside the container that forwards signals and reaps processes")
 	fl.StringVar(&o.restart, "restart", "no", "Restart policy to apply when a container exits")
 	fl.StringVar(&o.stopSignal, "stop-signal", "", "Signal to stop the container")
@@ -123,6 +124,7 @@ func addContainerFlags(fl *pflag.FlagSet, o *containerOptions) {
 	fl.StringVar(&o.gpus, "gpus", "", "GPU devices to add to the container ('all' to pass all GPUs)")
 	fl.Var(&o.sysctls, "sysctl", "Sysctl options")
 	fl.Var(&o.annotations, "annotation", "Add an annotation to the container (passed through to the OCI runtime)")
+	_ = fl.MarkHidden("annotation") // API >= 1.43; docker 28 hides it from an older daemon's help
 	fl.Var(&o.ulimits, "ulimit", "Ulimit options")
 	fl.StringVar(&o.logDriver, "log-driver", "", "Logging driver for the container")
 	fl.Var(&o.logOpts, "log-opt", "Log driver options")
@@ -139,6 +141,7 @@ func addContainerFlags(fl *pflag.FlagSet, o *containerOptions) {
 	fl.DurationVar(&o.healthTimeout, "health-timeout", 0, "Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
 	fl.DurationVar(&o.healthStartPeriod, "health-start-period", 0, "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)")
 	fl.DurationVar(&o.healthStartInterval, "health-start-interval", 0, "Time between running the check during the start period (ms|s|m|h) (default 0s)")
+	_ = fl.MarkHidden("health-start-interval")
 	fl.IntVar(&o.healthRetries, "health-retries", 0, "Consecutive failures needed to report unhealthy")
 	fl.BoolVar(&o.noHealthcheck, "no-healthcheck", false, "Disable any container-specified HEALTHCHECK")
 	fl.VarP(&o.memory, "memory", "m", "Memory limit")
@@ -146,7 +149,6 @@ func addContainerFlags(fl *pflag.FlagSet, o *containerOptions) {
 	fl.Var(&o.memorySwap, "memory-swap", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
 	fl.Int64Var(&o.swappiness, "memory-swappiness", -1, "Tune container memory swappiness (0 to 100)")
 	fl.Var(&o.kernelMemory, "kernel-memory", "Kernel memory limit")
-	_ = fl.MarkHidden("kernel-memory")
 	fl.BoolVar(&o.oomKillDisable, "oom-kill-disable", false, "Disable OOM Killer")
 	fl.IntVar(&o.oomScoreAdj, "oom-score-adj", 0, "Tune host's OOM preferences (-1000 to 1000)")
 	fl.Var(&o.shmSize, "shm-size", "Size of /dev/shm")

@@ -11,6 +11,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -57,8 +58,7 @@ func addCreateFlags(fl *pflag.FlagSet, o *createOpts) {
 	fl.StringVar(&o.platform, "platform", os.Getenv("BERTH_DEFAULT_PLATFORM"), "Set platform if server is multi-platform capable")
 	fl.StringVar(&o.pull, "pull", "missing", `Pull image before running ("always", "missing", "never")`)
 	fl.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress the pull output")
-	fl.Bool("disable-content-trust", true, "Skip image verification")
-	_ = fl.MarkHidden("disable-content-trust")
+	fl.Bool("disable-content-trust", true, "Skip image verification (default true)")
 }
 
 func (c *CLI) newCreateCommand() *cobra.Command {
@@ -71,6 +71,9 @@ func (c *CLI) newCreateCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.image, o.args = args[0], args[1:]
 			cfg, err := parseContainer(cmd.Flags(), &o)
+			if err == nil {
+				err = c.applyAPISocket(cfg, &o)
+			}
 			if err != nil {
 				return runError(cmd, err)
 			}
@@ -135,6 +138,9 @@ func (c *CLI) runRun(ctx context.Context, fl *pflag.FlagSet, o *containerOptions
 		return runStatusErr{err: err, code: 125, cmd: cmdPath}
 	}
 	cfg, err := parseContainer(fl, o)
+	if err == nil {
+		err = c.applyAPISocket(cfg, o)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -397,4 +403,20 @@ func parsePlatform(s string) (ocispec.Platform, error) {
 		p.Variant = parts[2]
 	}
 	return p, nil
+}
+
+// applyAPISocket implements --use-api-socket: the daemon's unix socket is
+// bind-mounted where docker clients look for it. (docker also injects
+// registry credentials; berth does not copy secrets into containers.)
+func (c *CLI) applyAPISocket(cfg *containerConfig, o *containerOptions) error {
+	if !o.useAPISocket {
+		return nil
+	}
+	sock, ok := strings.CutPrefix(c.daemonHost(), "unix://")
+	if !ok {
+		return errors.New("flag --use-api-socket needs the daemon on a unix socket")
+	}
+	cfg.HostConfig.Mounts = append(cfg.HostConfig.Mounts, mount.Mount{Type: mount.TypeBind, Source: sock,
+		Target: "/var/run/docker.sock", BindOptions: &mount.BindOptions{}})
+	return nil
 }
