@@ -18,6 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.etcd.io/bbolt"
 
+	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/image/content"
 )
 
@@ -541,7 +542,7 @@ func (s *Store) unpackOnce(ctx context.Context, j *layerJob, ps *progressSink) (
 			ps.emit(ProgressEvent{ID: id, Status: StatusExtracting, Current: n, Total: j.desc.Size})
 		}
 	}
-	dr, err := s.decompressLayer(ctx, counted)
+	dr, err := archive.Decompress(counted)
 	if err != nil {
 		return 0, s.blobError(ctx, j, fmt.Errorf("layer %s: decompress: %w", j.desc.Digest, err))
 	}

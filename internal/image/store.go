@@ -93,9 +93,6 @@ type Options struct {
 	IdleTimeout time.Duration
 	// SyncBlobs fsyncs each blob before it becomes visible.
 	SyncBlobs bool
-	// Igzip is the igzip binary used to inflate gzip layers ("" finds it on
-	// PATH, "off" always uses Go's inflater). See igzip.go.
-	Igzip string
 }
 
 // Store is the image service. Methods are safe for concurrent use.
@@ -106,7 +103,6 @@ type Store struct {
 	layers       Layers
 	creds        CredentialFunc
 	insecureNets []*net.IPNet
-	igzip        string
 
 	baseTransport http.RoundTripper
 	clientsMu     sync.Mutex
@@ -147,7 +143,6 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	cs.Sync = opts.SyncBlobs
 	s := &Store{opts: opts, cs: cs, db: opts.DB, layers: opts.Layers, clients: map[clientKey]*client{}, inflight: map[digest.Digest]int{}}
 	s.creds = ConfigFileCredentials(opts.AuthConfigPath)
-	s.igzip = findIgzip(opts.Igzip)
 	for _, r := range opts.InsecureRegistries {
 		if strings.Contains(r, "/") {
 			_, n, err := net.ParseCIDR(r)

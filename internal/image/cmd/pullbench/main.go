@@ -14,6 +14,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/snapshot"
 )
@@ -28,17 +29,24 @@ func main() {
 	igzip := flag.String("igzip", "", `igzip binary ("" = from PATH, "off" = Go's inflater)`)
 	noUnpack := flag.Bool("nounpack", false, "download and verify only (no snapshots), like skopeo copy")
 	flag.Parse()
+	switch *igzip {
+	case "off":
+		archive.SetGzipHelper("")
+	case "":
+	default:
+		archive.SetGzipHelper(*igzip)
+	}
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: pullbench [flags] REF")
 		os.Exit(2)
 	}
-	if err := run(*root, flag.Arg(0), *native, *sync, *noUnpack, *jobs, *igzip, *cpuprofile, *verbose); err != nil {
+	if err := run(*root, flag.Arg(0), *native, *sync, *noUnpack, *jobs, *cpuprofile, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "pullbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(root, ref string, native, sync, noUnpack bool, jobs int, igzip, cpuprofile string, verbose bool) error {
+func run(root, ref string, native, sync, noUnpack bool, jobs int, cpuprofile string, verbose bool) error {
 	ctx := context.Background()
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
@@ -73,7 +81,7 @@ func run(root, ref string, native, sync, noUnpack bool, jobs int, igzip, cpuprof
 		layers = nil
 	}
 	st, err := image.New(ctx, image.Options{
-		Root: filepath.Join(root, "content"), DB: db, SyncBlobs: sync, MaxConcurrentDownloads: jobs, Layers: layers, Igzip: igzip,
+		Root: filepath.Join(root, "content"), DB: db, SyncBlobs: sync, MaxConcurrentDownloads: jobs, Layers: layers,
 	})
 	if err != nil {
 		return err
