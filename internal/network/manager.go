@@ -1103,8 +1103,66 @@ func (m *Manager) Disconnect(_ context.Context, ref, containerID string) error {
 	if err := m.dropEndpoint(n, ep); err != nil {
 		return err
 	}
+	var errs []error
 	if len(ep.Ports) > 0 {
-		return m.publishLocked(ep, false)
+		errs = append(errs, m.publishLocked(ep, false))
+	}
+	if ep.DefaultGW {
+		errs = append(errs, m.moveDefaultRoute(containerID))
+	}
+	return errors.Join(errs...)
+}
+
+// moveDefaultRoute gives the default route to the container's first other
+// non-internal endpoint (by interface name), as docker does when the
+// network holding it is disconnected. Caller holds m.mu.
+func (m *Manager) moveDefaultRoute(containerID string) error {
+	for _, x := range m.containerEndpointsLocked(containerID) {
+		n := m.nets[x.NetworkID]
+		if n == nil || n.cfg.Internal {
+			continue
+		}
+		ep := n.eps[containerID]
+		ns, err := netns.GetFromPath(ep.NetnsPath)
+		if err != nil {
+			return err
+		}
+		defer ns.Close()
+		h, err := netlink.NewHandleAt(ns)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		l, err := h.LinkByName(ep.IfName)
+		if err != nil {
+			return err
+		}
+		for _, gw := range []netip.Addr{ep.Gateway, ep.Gateway6} {
+			if !gw.IsValid() {
+				continue
+			}
+			r := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: net.IP(gw.AsSlice())}
+			if gw.Is6() {
+				r.Family = netlink.FAMILY_V6
+			}
+			if err := h.RouteReplace(r); err != nil {
+				return fmt.Errorf("default route via %s: %w", gw, err)
+			}
+		}
+		ep.DefaultGW = true
+		saved, netID := *ep, n.cfg.ID
+		m.w.async(func(tx *bolt.Tx) error {
+			nb, err := netBucket(tx, netID)
+			if err != nil {
+				return nil
+			}
+			eb, err := nb.CreateBucketIfNotExists(bucketEndpoints)
+			if err != nil {
+				return err
+			}
+			return putJSON(eb, []byte(saved.ContainerID), saved)
+		})
+		return nil
 	}
 	return nil
 }

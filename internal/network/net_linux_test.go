@@ -399,6 +399,29 @@ func TestBridgeEndToEnd(t *testing.T) {
 		expectReply(t, bridged, "tcp", "10.99.0.1:8080", "")
 		expectReply(t, web, "tcp", "10.99.0.1:8081", "")
 	})
+	t.Run("second network, default route moves on disconnect", func(t *testing.T) {
+		multi := e.container("multi")
+		_, err := m.Connect(ctx, "priv", Endpoint{ContainerID: "c-multi", Name: "multi", NetnsPath: multi})
+		must(t, err)
+		ep2, err := m.Connect(ctx, "other", Endpoint{ContainerID: "c-multi", Name: "multi", NetnsPath: multi})
+		must(t, err)
+		if ep2.IfName != "eth1" || !ep2.DefaultGW {
+			t.Fatalf("second endpoint of an internal-only container: %+v", ep2)
+		}
+		serve(t, multi, "tcp", ":82", "multi")
+		expectReply(t, iso, "tcp", net.JoinHostPort(ep2.IPv4.Addr().String(), "82"), "multi 172.18.0.2")
+		expectReply(t, multi, "tcp", "10.98.0.2:7000", "outside 10.98.0.1")
+		must(t, m.DisconnectAll(ctx, "c-multi"))
+		// web: app (eth0, default route) + other (eth1); drop app → eth1 routes
+		_, err = m.Connect(ctx, "other", Endpoint{ContainerID: "c-web-0123456789", Name: "web", NetnsPath: web})
+		must(t, err)
+		must(t, m.Disconnect(ctx, "app", "c-web-0123456789"))
+		expectReply(t, web, "tcp", "10.98.0.2:7000", "outside 10.98.0.1")
+		must(t, m.Disconnect(ctx, "other", "c-web-0123456789"))
+		webEP, err = m.Connect(ctx, "app", Endpoint{ContainerID: "c-web-0123456789", Name: "web", Aliases: []string{"www"}, NetnsPath: web,
+			Ports: []PortBinding{{ContainerPort: 80, HostPort: 8080}, {Proto: "udp", ContainerPort: 5000, HostPort: 5353}, {ContainerPort: 81, HostPort: webEP.Ports[2].HostPort}}, IPv4: "10.50.0.128"})
+		must(t, err)
+	})
 	t.Run("container to host service", func(t *testing.T) {
 		expectReply(t, web, "tcp", "10.50.0.1:9090", "hostsvc 10.50.0.128")
 		expectReply(t, bridged, "tcp", "10.99.0.1:9090", "hostsvc "+brEP.IPv4.Addr().String())
