@@ -186,3 +186,37 @@ func TestUseAPISocketMountsDaemonSocket(t *testing.T) {
 		t.Errorf("create body lacks the socket mount: %s", body)
 	}
 }
+
+func TestStartAttachExitCode(t *testing.T) {
+	f := newFakeDaemon(t)
+	f.json("GET /containers/web/json", 200, map[string]any{"Id": testID, "Config": map[string]any{"Tty": false, "OpenStdin": false},
+		"HostConfig": map[string]any{"AutoRemove": false}, "State": map[string]any{"Running": false}})
+	f.handle("POST /containers/{id}/attach", func(w http.ResponseWriter, r *http.Request) {
+		conn, _ := hijack(t, w)
+		if conn == nil {
+			return
+		}
+		f.waitFor("POST /containers/"+testID+"/start", 5*time.Second)
+		_, _ = conn.Write(frame(1, "started\n"))
+		conn.Close()
+	})
+	f.handle("POST /containers/{id}/wait", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		f.waitFor("POST /containers/"+testID+"/start", 5*time.Second)
+		fmt.Fprintln(w, `{"StatusCode":12}`)
+	})
+	f.handle("POST /containers/{id}/start", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	r := runCLI(t, "", "start", "-a", "web")
+	if r.code != 12 || r.out != "started\n" {
+		t.Fatalf("start -a: %+v", r)
+	}
+	calls := f.Calls()
+	want := []string{"GET /containers/web/json", "POST /containers/" + testID + "/attach", "POST /containers/" + testID + "/wait", "POST /containers/" + testID + "/start"}
+	if strings.Join(calls, ",") != strings.Join(want, ",") {
+		t.Errorf("calls %q want %q", calls, want)
+	}
+	if q := f.query("POST /containers/" + testID + "/wait"); q != "condition=next-exit" {
+		t.Errorf("wait query %q", q)
+	}
+}
