@@ -3,6 +3,7 @@ package network
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -10,16 +11,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"golang.org/x/net/dns/dnsmessage"
 )
 
 // The embedded DNS server, docker's 127.0.0.11. For each container on a user
 // network the daemon opens a UDP socket and a TCP listener *inside the
 // container's namespace* (bound while the thread is in it; a socket keeps
-// its namespace for life) and serves them from daemon goroutines, so no
-// DNAT, no process and no thread lives in the container:
+// its namespace for life) on 127.0.0.11 and random ports, and serves them
+// from daemon goroutines: no process and no thread lives in the container.
+// Like docker, a table in the container's namespace DNATs 127.0.0.11:53 to
+// those ports, so port 53 stays free for the container's own servers:
 //
-//	container ──query──▶ 127.0.0.11:53 (socket in its netns, owned by the daemon)
+//	table ip berth_dns { chain output { type nat hook output priority -100;
+//	    ip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:U
+//	    ip daddr 127.0.0.11 tcp dport 53 dnat to 127.0.0.11:T } }
+//
+//	container ──query──▶ 127.0.0.11:53 ─DNAT─▶ sockets in its netns, owned by the daemon
 //	                        │ names of its networks: container names, --network-alias,
 //	                        │ <name>.<network>, short ids, its own --link aliases → A/AAAA/PTR
 //	                        │ unknown single-label name → NXDOMAIN
@@ -71,15 +80,21 @@ func (m *Manager) ensureDNS(cid string) error {
 	s := &dnsServer{}
 	err := InNamespace(path, func() error {
 		var err error
-		addr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 11), Port: 53}
-		if s.udp, err = net.ListenUDP("udp4", addr); err != nil {
+		ip := net.IPv4(127, 0, 0, 11)
+		if s.udp, err = net.ListenUDP("udp4", &net.UDPAddr{IP: ip}); err != nil {
 			return err
 		}
-		if s.tcp, err = net.ListenTCP("tcp4", &net.TCPAddr{IP: addr.IP, Port: 53}); err != nil {
+		if s.tcp, err = net.ListenTCP("tcp4", &net.TCPAddr{IP: ip}); err != nil {
 			s.udp.Close()
 			return err
 		}
-		return nil
+		// The nftables socket is dialled by Flush on this thread, so in the
+		// container's namespace.
+		err = redirectDNS(s.udp.LocalAddr().(*net.UDPAddr).Port, s.tcp.Addr().(*net.TCPAddr).Port)
+		if err != nil {
+			s.close()
+		}
+		return err
 	})
 	if err != nil {
 		return err
@@ -392,6 +407,37 @@ func forwardQuery(req []byte, upstreams []netip.AddrPort, tcp bool) []byte {
 			}
 		}
 		c.Close()
+	}
+	return nil
+}
+
+// redirectDNS installs (or replaces) the DNAT of 127.0.0.11:53 to the
+// server's ports in the calling thread's namespace.
+func redirectDNS(udpPort, tcpPort int) error {
+	c, err := nftables.New()
+	if err != nil {
+		return err
+	}
+	t := &nftables.Table{Name: "berth_dns", Family: nftables.TableFamilyIPv4}
+	c.AddTable(t)
+	c.DelTable(t)
+	c.AddTable(t)
+	ch := c.AddChain(&nftables.Chain{Name: "output", Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest})
+	dns := netip.MustParseAddr("127.0.0.11")
+	for _, r := range []struct {
+		proto string
+		port  int
+	}{{"udp", udpPort}, {"tcp", tcpPort}} {
+		_, daddr, _ := addrOffsets(false)
+		e := []expr.Any{
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: daddr, Len: 4},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: dns.AsSlice()},
+		}
+		e = append(e, portRule(false, PortBinding{Proto: r.proto, HostPort: 53, ContainerPort: uint16(r.port)}, dns)...)
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: e})
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables in container: %w", err)
 	}
 	return nil
 }

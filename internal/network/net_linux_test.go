@@ -252,6 +252,38 @@ func lookup(t testing.TB, path, name string, typ dnsmessage.Type) (dnsmessage.RC
 	return msg.RCode, out
 }
 
+// lookupTCP is lookup over TCP (A records).
+func lookupTCP(t testing.TB, path, name string) (dnsmessage.RCode, []string) {
+	t.Helper()
+	q := dnsmessage.Message{Header: dnsmessage.Header{ID: 9, RecursionDesired: true},
+		Questions: []dnsmessage.Question{{Name: dnsmessage.MustNewName(name + "."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}}}
+	req, err := q.Pack()
+	must(t, err)
+	var resp []byte
+	must(t, InNamespace(path, func() error {
+		c, err := net.DialTimeout("tcp", "127.0.0.11:53", 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		if err := writeTCPMsg(c, req); err != nil {
+			return err
+		}
+		resp, err = readTCPMsg(c)
+		return err
+	}))
+	var msg dnsmessage.Message
+	must(t, msg.Unpack(resp))
+	var out []string
+	for _, a := range msg.Answers {
+		if r, ok := a.Body.(*dnsmessage.AResource); ok {
+			out = append(out, netip.AddrFrom4(r.A).String())
+		}
+	}
+	return msg.RCode, out
+}
+
 func hostState(t testing.TB, path string) (links []string, tables string) {
 	t.Helper()
 	h := nsHandle(t, path)
@@ -333,6 +365,8 @@ func TestBridgeEndToEnd(t *testing.T) {
 	serve(t, web, "tcp", ":80", "web")
 	serve(t, web, "tcp", ":81", "web81")
 	serve(t, web, "udp", ":5000", "webudp")
+	serve(t, db, "udp", ":53", "db-own-dns") // port 53 stays the container's
+	serve(t, db, "tcp", ":53", "db-own-dns")
 	serve(t, db, "tcp", ":5432", "db")
 	serve(t, iso, "tcp", ":80", "iso")
 	serve(t, bridged, "tcp", ":80", "bridged")
@@ -345,6 +379,12 @@ func TestBridgeEndToEnd(t *testing.T) {
 			if rc != dnsmessage.RCodeSuccess || len(addrs) != 1 || addrs[0] != "10.50.0.128" {
 				t.Fatalf("lookup %s from db: %v %v", name, rc, addrs)
 			}
+		}
+		if got, err := call(db, "udp", "10.50.0.200:53"); err != nil || got != "db-own-dns 10.50.0.128" && !strings.HasPrefix(got, "db-own-dns") {
+			t.Fatalf("container's own :53: %q %v", got, err)
+		}
+		if rc, addrs := lookupTCP(t, db, "web"); rc != dnsmessage.RCodeSuccess || len(addrs) != 1 || addrs[0] != "10.50.0.128" {
+			t.Fatalf("lookup over TCP: %v %v", rc, addrs)
 		}
 		// link aliases belong to the linking container only
 		if rc, _ := lookup(t, web, "frontend", dnsmessage.TypeA); rc != dnsmessage.RCodeNameError {
