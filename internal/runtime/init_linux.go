@@ -30,16 +30,19 @@ type initConfig struct {
 	Bundle      string            `json:"bundle"`
 	Rootfs      string            `json:"rootfs"`
 	Annotations map[string]string `json:"annotations,omitempty"`
-	Spec        *specs.Spec       `json:"spec"`
-	Process     *specs.Process    `json:"process"`
-	NoPivot     bool              `json:"noPivot,omitempty"`
-	NoKeyring   bool              `json:"noKeyring,omitempty"`
-	PreserveFDs int               `json:"preserveFDs,omitempty"`
-	StateDirFd  int               `json:"stateDirFd"`
-	Seccomp     []byte            `json:"seccomp,omitempty"`
-	Notify      bool              `json:"notify,omitempty"` // seccomp has SCMP_ACT_NOTIFY
-	ParentHooks bool              `json:"parentHooks,omitempty"`
-	UserNS      bool              `json:"userNS,omitempty"`
+	// SpecJSON is config.json as the parent read it (create): sent raw so
+	// that the parent never encodes the spec.
+	SpecJSON    json.RawMessage `json:"spec,omitempty"`
+	Spec        *specs.Spec     `json:"-"`
+	Process     *specs.Process  `json:"process,omitempty"` // exec
+	NoPivot     bool            `json:"noPivot,omitempty"`
+	NoKeyring   bool            `json:"noKeyring,omitempty"`
+	PreserveFDs int             `json:"preserveFDs,omitempty"`
+	StateDirFd  int             `json:"stateDirFd"`
+	Seccomp     []byte          `json:"seccomp,omitempty"`
+	Notify      bool            `json:"notify,omitempty"` // seccomp has SCMP_ACT_NOTIFY
+	ParentHooks bool            `json:"parentHooks,omitempty"`
+	UserNS      bool            `json:"userNS,omitempty"`
 }
 
 func init() {
@@ -78,6 +81,11 @@ func containerInit(sock *os.File) error {
 	if cfg.Exec {
 		return execInit(sock, &cfg)
 	}
+	cfg.Spec = new(specs.Spec)
+	if err := json.Unmarshal(cfg.SpecJSON, cfg.Spec); err != nil {
+		return fmt.Errorf("decode spec: %w", err)
+	}
+	cfg.Process = cfg.Spec.Process
 	return createInit(sock, &cfg)
 }
 

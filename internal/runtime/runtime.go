@@ -92,7 +92,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, o *CreateOpts) 
 	if err != nil {
 		return err
 	}
-	spec, err := LoadSpec(bundle)
+	spec, raw, err := loadSpec(bundle)
 	if err != nil {
 		return err
 	}
@@ -125,8 +125,10 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, o *CreateOpts) 
 	st := &containerState{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(),
 		Annotations: spec.Annotations, Owner: "root", Config: spec,
-		CgroupPath: cgroupPath(spec, id),
-		HostPidNS:  !hasNS(spec, specs.PIDNamespace),
+		HasPoststart: spec.Hooks != nil && len(spec.Hooks.Poststart) > 0,
+		HasPoststop:  spec.Hooks != nil && len(spec.Hooks.Poststop) > 0,
+		CgroupPath:   cgroupPath(spec, id),
+		HostPidNS:    !hasNS(spec, specs.PIDNamespace),
 	}
 	var cg cgroups.Manager
 	var p *initProcess
@@ -147,6 +149,9 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, o *CreateOpts) 
 		return err
 	}
 	defer unlock()
+	if err := os.WriteFile(filepath.Join(dir, configFile), raw, 0o600); err != nil {
+		return err
+	}
 	if err := r.writeState(st); err != nil {
 		return err
 	}
@@ -163,7 +168,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, o *CreateOpts) 
 	if err != nil {
 		return fmt.Errorf("cgroup %s: %w", st.CgroupPath, err)
 	}
-	p, err = r.spawnInit(ctx, st, spec, cg, o)
+	p, err = r.spawnInit(ctx, st, spec, raw, cg, o)
 	if err != nil {
 		return err
 	}
@@ -234,8 +239,12 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		return err
 	}
 	os.Remove(filepath.Join(r.dir(id), fifoName))
-	if st.Config.Hooks != nil && len(st.Config.Hooks.Poststart) > 0 {
-		if err := runHooks(st.Config.Hooks.Poststart, r.ociState(st), "poststart"); err != nil {
+	if st.HasPoststart {
+		spec, err := r.config(st)
+		if err != nil {
+			return err
+		}
+		if err := runHooks(spec.Hooks.Poststart, r.ociState(st), "poststart"); err != nil {
 			return err
 		}
 	}
@@ -420,11 +429,11 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 			return fmt.Errorf("remove cgroup of %s: %w", id, err)
 		}
 	}
-	if st.Config != nil && st.Config.Hooks != nil && len(st.Config.Hooks.Poststop) > 0 {
+	if spec, err := r.config(st); st.HasPoststop && err == nil {
 		s := r.ociState(st)
 		s.Status = specs.StateStopped
-		// poststop failures are logged by the caller, never fatal (spec)
-		_ = runHooks(st.Config.Hooks.Poststop, s, "poststop")
+		// poststop failures are never fatal (runtime spec)
+		_ = runHooks(spec.Hooks.Poststop, s, "poststop")
 	}
 	return os.RemoveAll(r.dir(id))
 }
@@ -528,10 +537,11 @@ func (r *Runtime) ProcessTemplate(ctx context.Context, id string) (*specs.Proces
 	if err != nil {
 		return nil, err
 	}
-	if st.Config == nil || st.Config.Process == nil {
-		return nil, fmt.Errorf("container %s has no recorded config: %w", id, errdefs.ErrFailedPrecondition)
+	spec, err := r.config(st)
+	if err != nil || spec.Process == nil {
+		return nil, fmt.Errorf("container %s has no recorded config: %w", id, errors.Join(err, errdefs.ErrFailedPrecondition))
 	}
-	p := *st.Config.Process
+	p := *spec.Process
 	p.Env = append([]string{}, p.Env...)
 	p.Terminal, p.ConsoleSize, p.Args = false, nil, nil
 	return &p, nil

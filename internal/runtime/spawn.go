@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -231,17 +230,26 @@ func writeIDMaps(pid int, uid, gid []specs.LinuxIDMapping) error {
 	return nil
 }
 
+// sendFdTo connects to the unix socket at path and sends data with fd
+// (SCM_RIGHTS). Raw syscalls: package net would add startup cost to
+// every runtime command.
+func sendFdTo(path string, data []byte, fd int) error {
+	s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(s)
+	if err := unix.Connect(s, &unix.SockaddrUnix{Name: path}); err != nil {
+		return err
+	}
+	return unix.Sendmsg(s, data, unix.UnixRights(fd), nil, 0)
+}
+
 // sendConsole passes the pty master to the --console-socket listener.
 func sendConsole(path string, master *os.File) error {
 	defer master.Close()
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		return fmt.Errorf("console socket: %w", err)
-	}
-	defer c.Close()
-	_, _, err = c.WriteMsgUnix([]byte("berth-console"), unix.UnixRights(int(master.Fd())), nil)
-	if err != nil {
-		return fmt.Errorf("console socket: %w", err)
+	if err := sendFdTo(path, []byte("berth-console"), int(master.Fd())); err != nil {
+		return fmt.Errorf("console socket %s: %w", path, err)
 	}
 	return nil
 }
@@ -257,13 +265,10 @@ func sendSeccompListener(path string, meta string, fd int, st specs.State) error
 	if err != nil {
 		return err
 	}
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		return fmt.Errorf("linux.seccomp.listenerPath: %w", err)
+	if err := sendFdTo(path, b, fd); err != nil {
+		return fmt.Errorf("linux.seccomp.listenerPath %s: %w", path, err)
 	}
-	defer c.Close()
-	_, _, err = c.WriteMsgUnix(b, unix.UnixRights(fd), nil)
-	return err
+	return nil
 }
 
 var nsProcName = map[specs.LinuxNamespaceType]string{
@@ -273,11 +278,11 @@ var nsProcName = map[specs.LinuxNamespaceType]string{
 }
 
 // spawnInit is Create's spawn.
-func (r *Runtime) spawnInit(ctx context.Context, st *containerState, spec *specs.Spec, cg cgroups.Manager, o *CreateOpts) (*initProcess, error) {
+func (r *Runtime) spawnInit(ctx context.Context, st *containerState, spec *specs.Spec, raw []byte, cg cgroups.Manager, o *CreateOpts) (*initProcess, error) {
 	so := &spawnOpts{
 		cfg: &initConfig{
 			ID: st.ID, Bundle: st.Bundle, Rootfs: st.Rootfs, Annotations: spec.Annotations,
-			Spec: spec, Process: spec.Process, NoPivot: o.NoPivot, NoKeyring: o.NoNewKeyring,
+			SpecJSON: raw, NoPivot: o.NoPivot, NoKeyring: o.NoNewKeyring,
 			PreserveFDs: len(o.ExtraFiles),
 		},
 		extra: o.ExtraFiles, stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr,
@@ -430,7 +435,10 @@ func (r *Runtime) Exec(ctx context.Context, id string, proc *specs.Process, o *E
 	if status := r.status(st); status != specs.StateRunning && status != specs.StateCreated {
 		return nil, fmt.Errorf("container %s is %s, cannot exec: %w", id, status, errdefs.ErrFailedPrecondition)
 	}
-	spec := st.Config
+	spec, err := r.config(st)
+	if err != nil {
+		return nil, err
+	}
 	so := &spawnOpts{
 		cfg:   &initConfig{Exec: true, ID: id, Bundle: st.Bundle, Process: proc, PreserveFDs: len(o.ExtraFiles)},
 		extra: o.ExtraFiles, stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +17,7 @@ import (
 // State directory, one per container:
 //
 //	<Root>/<id>/
+//	    config.json  the bundle's config.json as given to create
 //	    state.json   containerState below; written before the init is spawned
 //	                 (so delete --force can clean up a half-made container),
 //	                 rewritten once the init is ready
@@ -25,9 +25,10 @@ import (
 //	                 opens it for reading, reads one byte and removes it
 //	    lock         flock(2) held by every command that changes the container
 const (
-	stateFile = "state.json"
-	fifoName  = "exec.fifo"
-	lockName  = "lock"
+	configFile = "config.json"
+	stateFile  = "state.json"
+	fifoName   = "exec.fifo"
+	lockName   = "lock"
 )
 
 type containerState struct {
@@ -41,16 +42,31 @@ type containerState struct {
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"` // as created, per controller
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Owner       string            `json:"owner"`
-	Config      *specs.Spec       `json:"config"`
+	// The spec is kept as config.json next to state.json, byte for byte:
+	// encoding it with reflection on every command costs more than the
+	// rest of state.json. Load it with Runtime.config.
+	Config *specs.Spec `json:"-"`
+	// hook kinds that run after create, so start/delete need not parse
+	// config.json otherwise
+	HasPoststart bool `json:"hasPoststart,omitempty"`
+	HasPoststop  bool `json:"hasPoststop,omitempty"`
 	// Containers that share the init's pid namespace with the host cannot be
 	// killed as a whole by killing the init.
 	HostPidNS bool `json:"hostPidNS,omitempty"`
 }
 
-var idRe = regexp.MustCompile(`^[\w+\-.]+$`)
+// idOK is the character set runc accepts (no regexp: it costs startup).
+func idOK(id string) bool {
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '+' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
 
 func validateID(id string) error {
-	if id == "" || id == "." || id == ".." || !idRe.MatchString(id) {
+	if id == "" || id == "." || id == ".." || !idOK(id) {
 		return fmt.Errorf("invalid container id %q: use letters, digits and _ + - . only: %w", id, errdefs.ErrInvalidArgument)
 	}
 	if len(id) > 1024 {
@@ -137,4 +153,21 @@ func procStartTime(pid int) uint64 {
 // alive reports whether the container's init is still the process we started.
 func (st *containerState) alive() bool {
 	return st.Pid > 0 && procStartTime(st.Pid) == st.StartTime
+}
+
+// config returns the container's spec (parsed from its saved config.json).
+func (r *Runtime) config(st *containerState) (*specs.Spec, error) {
+	if st.Config != nil {
+		return st.Config, nil
+	}
+	b, err := os.ReadFile(filepath.Join(r.dir(st.ID), configFile))
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", st.ID, err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("container %s: saved config: %w", st.ID, err)
+	}
+	st.Config = &s
+	return &s, nil
 }

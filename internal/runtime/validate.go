@@ -20,14 +20,20 @@ func invalid(format string, a ...any) error {
 
 // LoadSpec reads and validates bundle/config.json.
 func LoadSpec(bundle string) (*specs.Spec, error) {
+	s, _, err := loadSpec(bundle)
+	return s, err
+}
+
+func loadSpec(bundle string) (*specs.Spec, []byte, error) {
 	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
 		if os.IsNotExist(err) {
-			return nil, fmt.Errorf("bundle %s has no config.json: %w", bundle, errdefs.ErrInvalidArgument)
+			return nil, nil, fmt.Errorf("bundle %s has no config.json: %w", bundle, errdefs.ErrInvalidArgument)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return ParseSpec(b)
+	s, err := ParseSpec(b)
+	return s, b, err
 }
 
 // ParseSpec decodes a config.json, reporting the offending field of a
