@@ -523,6 +523,15 @@ func TestBridgeEndToEnd(t *testing.T) {
 	if _, err := m.CreateNetwork(ctx, CreateOptions{Name: "overlap", Subnets: []SubnetRequest{{Subnet: "10.50.0.0/16"}}}); err == nil || !strings.Contains(err.Error(), "Pool overlaps with other one on this address space") {
 		t.Fatalf("overlap: %v", err)
 	}
+	// prune removes only unused user networks
+	_, err = m.CreateNetwork(ctx, CreateOptions{Name: "unused", Options: map[string]string{"com.docker.network.driver.mtu": "1400"}})
+	must(t, err)
+	if l, err := nsHandle(t, e.hostNS).LinkByName(mustGet(t, m, "unused").Bridge); err != nil || l.Attrs().MTU != 1400 {
+		t.Fatalf("mtu option: %v %v", err, l)
+	}
+	if pruned, err := m.Prune(ctx, nil); err != nil || strings.Join(pruned, ",") != "unused" {
+		t.Fatalf("prune: %v %v", pruned, err)
+	}
 	// a foreign device is never adopted (nor deleted with the network)
 	if _, err := m.CreateNetwork(ctx, CreateOptions{Name: "steal", Options: map[string]string{"com.docker.network.bridge.name": "ext0"}}); err == nil || !strings.Contains(err.Error(), "already in use on the host") {
 		t.Fatalf("adopted ext0: %v", err)
@@ -618,4 +627,11 @@ func TestRelease(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+func mustGet(t testing.TB, m *Manager, ref string) Network {
+	t.Helper()
+	n, err := m.Get(context.Background(), ref)
+	must(t, err)
+	return n
 }
