@@ -169,7 +169,8 @@ func (d *Daemon) ExecStart(ctx context.Context, execID string, opts backend.Exec
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp(d.stateDir(c.ID), "exec-")
+	// A short directory: it holds the console socket (sun_path is 108 bytes).
+	dir, err := os.MkdirTemp("", "berth-exec-")
 	if err != nil {
 		return err
 	}

@@ -216,6 +216,11 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 			}
 			_ = d.saveRecord(c)
 			d.teardown(context.WithoutCancel(ctx), c)
+			// Attaches waiting for this start end: there is nothing to stream.
+			for _, w := range c.attachWait {
+				close(w)
+			}
+			c.attachWait = nil
 		}
 	}()
 	img, err := d.images.Get(ctx, c.Image)

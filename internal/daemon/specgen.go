@@ -113,6 +113,10 @@ func (d *Daemon) generateSpec(c *Container, img *image.Image, rootfs string, nsP
 		Daemon:         spec.Daemon{CgroupParent: "/berth", InitPath: d.initPath},
 		Resources:      resourcesOf(hc.Resources),
 	}
+	var err2 error
+	if o.HostnamePath, o.HostsPath, o.ResolvConfPath, err2 = d.writeEtcFiles(c); err2 != nil {
+		return nil, err2
+	}
 	for _, u := range hc.Ulimits {
 		o.Ulimits = append(o.Ulimits, spec.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
 	}

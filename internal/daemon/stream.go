@@ -81,7 +81,10 @@ func (d *Daemon) ContainerAttach(ctx context.Context, id string, opts backend.At
 	var ready chan struct{}
 	if wait != nil {
 		select {
-		case t := <-wait:
+		case t, ok := <-wait:
+			if !ok {
+				return nil // the start failed
+			}
 			stateDir, ready = t.stateDir, t.ready
 		case <-ctx.Done():
 			return nil

@@ -218,8 +218,14 @@ func ExitStatus(stateDir string) (code int, ok bool) {
 // docker's multiplexed frames (no terminal) or raw bytes (terminal); writes
 // go to the container's stdin when AttachStdin is set, and CloseWrite ends it.
 func Attach(ctx context.Context, stateDir string, flags byte) (*net.UnixConn, error) {
+	// Dial through an fd of the directory: sun_path holds only 108 bytes.
+	dir, err := os.Open(stateDir)
+	if err != nil {
+		return nil, fmt.Errorf("attach: %w", err)
+	}
+	defer dir.Close()
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", filepath.Join(stateDir, "attach.sock"))
+	c, err := d.DialContext(ctx, "unix", fmt.Sprintf("/proc/self/fd/%d/attach.sock", dir.Fd()))
 	if err != nil {
 		return nil, fmt.Errorf("attach: %w", err)
 	}

@@ -471,10 +471,12 @@ static void create_container(void)
 {
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
 	int console_l = -1;
-	char *console_path = state_path("console.sock");
+	/* The runtime connects by a path that resolves through our cwd. */
+	char console_path[64];
+	snprintf(console_path, sizeof(console_path), "/proc/%d/cwd/console.sock", getpid());
 
 	if (opt_tty) {
-		console_l = unix_listen(console_path);
+		console_l = unix_listen("console.sock");
 	} else {
 		if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
 			die("pipe: %s", strerror(errno));
@@ -547,7 +549,7 @@ static void create_container(void)
 			}
 		}
 		close(console_l);
-		unlink(console_path);
+		unlink("console.sock");
 		if (pty_master < 0)
 			die("did not receive the terminal from the runtime");
 		stdin_w = opt_stdin ? pty_master : -1;
@@ -616,6 +618,12 @@ int main(int argc, char **argv)
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		clients[i].fd = -1;
 
+	/* Sockets are bound by relative name from inside the state directory:
+	 * sun_path holds only 108 bytes, and state paths can be longer. */
+	if (chdir(opt_state) < 0) {
+		fprintf(stderr, "berth-monitor: chdir %s: %s\n", opt_state, strerror(errno));
+		return 1;
+	}
 	char pidbuf[32];
 	snprintf(pidbuf, sizeof(pidbuf), "%d\n", getpid());
 	write_file_atomic("monitor.pid", pidbuf);
@@ -633,7 +641,7 @@ int main(int argc, char **argv)
 	signal(SIGINT, SIG_IGN);
 
 	log_open();
-	int attach_l = unix_listen(state_path("attach.sock"));
+	int attach_l = unix_listen("attach.sock");
 	char *ctl = state_path("ctl");
 	unlink(ctl);
 	if (mkfifo(ctl, 0600) < 0)
@@ -741,7 +749,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (clients[i].fd >= 0)
 			close(clients[i].fd);
-	unlink(state_path("attach.sock"));
+	unlink("attach.sock");
 	unlink(ctl);
 	if (log_fd >= 0)
 		fsync(log_fd);
