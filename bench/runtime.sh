@@ -19,7 +19,8 @@ mkdir -p "$OUT"
 BIN=${BERTH_RUNTIME:-}
 if [ -z "$BIN" ]; then
     BIN=$OUT/berth-runtime
-    go build -trimpath -ldflags '-s -w' -o "$BIN" ./cmd/berth-runtime
+    # static: no dynamic loader work at each of the two starts per container
+    go build -trimpath -ldflags '-s -w -extldflags=-static' -o "$BIN" ./cmd/berth-runtime
 fi
 
 IMAGES=/var/lib/berth-bench/images
@@ -55,13 +56,13 @@ hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$OUT/runtime.json"
     -n 'runc (no netns)'          "runc run --bundle $OUT/bb-nonet bench-rt" \
     -n 'unshare (floor)'          "unshare --fork --pid --mount --uts --ipc --net true" >"$OUT/hyperfine.txt"
 
-echo "# berth-runtime vs crun vs runc: run of busybox true (median ms, ratio to crun)"
+echo "# berth-runtime vs crun vs runc: run of busybox true (median wall ms, ratio to crun; mean CPU ms user+sys)"
 jq -r '
   (.results | map({key: .command, value: (.median * 1000)}) | from_entries) as $m
   | .results[]
   | .command as $c
   | ($c | if test("netns\\)") then (if test("no netns") then "crun (no netns)" else "crun (netns)" end) else "crun (netns)" end) as $ref
-  | "\($c)\t\(.median * 1000 | . * 10 | round / 10) ms\tx\(($m[$c] / $m[$ref]) * 100 | round / 100) vs crun"
+  | "\($c)\t\(.median * 1000 | . * 10 | round / 10) ms\tx\(($m[$c] / $m[$ref]) * 100 | round / 100) vs crun\tcpu \((.user + .system) * 1000 | round) ms"
 ' "$OUT/runtime.json" | column -t -s $'\t'
 
 echo
