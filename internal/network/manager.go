@@ -1220,24 +1220,3 @@ func (m *Manager) HostGateway() netip.Addr {
 	}
 	return netip.Addr{}
 }
-
-func (m *Manager) deleteBridgeForTest(name string) error {
-	h, err := netlink.NewHandle()
-	if m.cfg.HostNetns != "" {
-		ns, e := netns.GetFromPath(m.cfg.HostNetns)
-		if e != nil {
-			return e
-		}
-		defer ns.Close()
-		h, err = netlink.NewHandleAt(ns)
-	}
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	l, err := h.LinkByName(name)
-	if err != nil {
-		return nil
-	}
-	return h.LinkDel(l)
-}
