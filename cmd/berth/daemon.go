@@ -133,7 +133,7 @@ func runDaemon(args []string) int {
 		listeners = append(listeners, l)
 		log.Info("API listening", "addr", h)
 	}
-	// Networks, volumes, archives and image archives are not implemented
+	// Networks, volumes and container archives are not implemented
 	// yet: their routes answer 501.
 	srv := api.New(api.Backends{
 		Containers:     d,
@@ -143,6 +143,7 @@ func runDaemon(args []string) int {
 		Exec:           d,
 		Images:         d,
 		Registry:       d,
+		ImageArchive:   d,
 		System:         d,
 	}, api.Options{Logger: log})
 	if err := api.Serve(ctx, listeners, srv); err != nil && ctx.Err() == nil {

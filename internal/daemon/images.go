@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -224,15 +226,7 @@ func (d *Daemon) ImagePull(ctx context.Context, opts backend.PullOptions, progre
 		Platform: platform,
 		AllTags:  all,
 		Auth:     authFunc(opts.Auth),
-		Progress: func(ev bimage.ProgressEvent) {
-			m := jsonstream.Message{ID: ev.ID, Status: ev.Status}
-			if ev.Total > 0 || ev.Current > 0 {
-				m.Progress = &jsonstream.Progress{Current: ev.Current, Total: ev.Total}
-			}
-			if err := progress(m); err != nil && progErr == nil {
-				progErr = err
-			}
-		},
+		Progress: progressFunc(progress, &progErr),
 	})
 	if err != nil {
 		return err
@@ -243,17 +237,110 @@ func (d *Daemon) ImagePull(ctx context.Context, opts backend.PullOptions, progre
 	return progErr
 }
 
+// progressFunc adapts the image store's events to docker's JSON messages.
+func progressFunc(progress backend.ProgressFunc, errp *error) func(bimage.ProgressEvent) {
+	return func(ev bimage.ProgressEvent) {
+		m := jsonstream.Message{ID: ev.ID, Status: ev.Status}
+		if ev.Total > 0 || ev.Current > 0 {
+			m.Progress = &jsonstream.Progress{Current: ev.Current, Total: ev.Total}
+		}
+		if err := progress(m); err != nil && *errp == nil {
+			*errp = err
+		}
+	}
+}
+
 // ImagePush implements backend.RegistryBackend.
 func (d *Daemon) ImagePush(ctx context.Context, opts backend.PushOptions, progress backend.ProgressFunc) error {
-	return errMsg(errdefs.ErrNotImplemented, "push is not supported by berth yet")
+	ref := opts.Ref
+	if opts.Tag != "" {
+		ref += ":" + opts.Tag
+	}
+	var progErr error
+	res, err := d.images.Push(ctx, ref, bimage.PushOptions{Auth: authFunc(opts.Auth), Progress: progressFunc(progress, &progErr)})
+	if err != nil {
+		return err
+	}
+	if res != nil {
+		_ = progress(jsonstream.Message{Status: fmt.Sprintf("%s: digest: %s size: %d", res.Tag, res.Digest, res.Size)})
+	}
+	d.publish("image", "push", ref, map[string]string{"name": ref})
+	return progErr
 }
 
 // ImageSearch implements backend.RegistryBackend.
 func (d *Daemon) ImageSearch(ctx context.Context, opts backend.SearchOptions) ([]registry.SearchResult, error) {
-	return nil, errMsg(errdefs.ErrNotImplemented, "search is not supported by berth yet")
+	f := map[string][]string{}
+	for k := range opts.Filters {
+		f[k] = opts.Filters.Get(k)
+	}
+	res, err := d.images.Search(ctx, opts.Term, bimage.SearchOptions{Limit: opts.Limit, Filters: f, Auth: authFunc(opts.Auth)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]registry.SearchResult, 0, len(res))
+	for _, r := range res {
+		out = append(out, registry.SearchResult{Name: r.Name, Description: r.Description, StarCount: r.StarCount, IsOfficial: r.IsOfficial, IsAutomated: r.IsAutomated})
+	}
+	return out, nil
 }
 
-// RegistryLogin implements backend.RegistryBackend.
+// RegistryLogin implements backend.RegistryBackend: the credentials are
+// checked by the client's next pull; berth does not probe the registry.
 func (d *Daemon) RegistryLogin(ctx context.Context, auth registry.AuthConfig) (registry.AuthResponse, error) {
 	return registry.AuthResponse{}, errMsg(errdefs.ErrNotImplemented, "login is not supported by berth yet")
+}
+
+// ImageSave implements backend.ImageArchiveBackend.
+func (d *Daemon) ImageSave(ctx context.Context, names []string, opts backend.ImageSaveOptions, w io.Writer) error {
+	for _, n := range names {
+		if _, err := d.getImage(ctx, n); err != nil {
+			return err
+		}
+	}
+	return d.images.Save(ctx, names, w)
+}
+
+// ImageLoad implements backend.ImageArchiveBackend.
+func (d *Daemon) ImageLoad(ctx context.Context, r io.Reader, opts backend.ImageLoadOptions, progress backend.ProgressFunc) error {
+	var progErr error
+	var pf func(bimage.ProgressEvent)
+	if !opts.Quiet {
+		pf = progressFunc(progress, &progErr)
+	}
+	res, err := d.images.Load(ctx, r, pf)
+	if err != nil {
+		return err
+	}
+	for _, n := range res.Names {
+		_ = progress(jsonstream.Message{Stream: "Loaded image: " + n + "\n"})
+		d.publish("image", "load", n, map[string]string{"name": n})
+	}
+	if len(res.Names) == 0 {
+		for _, id := range res.IDs {
+			_ = progress(jsonstream.Message{Stream: "Loaded image ID: " + id.String() + "\n"})
+		}
+	}
+	return progErr
+}
+
+// ImageImport implements backend.ImageArchiveBackend.
+func (d *Daemon) ImageImport(ctx context.Context, r io.Reader, opts backend.ImageImportOptions, progress backend.ProgressFunc) error {
+	if opts.Source != "-" && opts.Source != "" {
+		return errMsg(errdefs.ErrNotImplemented, "import from a URL is not supported by berth yet; pipe the tarball to 'import -'")
+	}
+	ref := opts.Repo
+	if ref != "" && opts.Tag != "" {
+		ref += ":" + opts.Tag
+	}
+	platform := ""
+	if opts.Platform != nil {
+		platform = opts.Platform.OS + "/" + opts.Platform.Architecture
+	}
+	img, err := d.images.Import(ctx, r, bimage.ImportOptions{Ref: ref, Changes: opts.Changes, Message: opts.Message, Platform: platform})
+	if err != nil {
+		return err
+	}
+	d.publish("image", "import", img.ID.String(), map[string]string{"name": ref})
+	return progress(jsonstream.Message{Status: img.ID.String()})
 }
