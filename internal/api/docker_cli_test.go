@@ -3,6 +3,7 @@ package api_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -36,7 +37,10 @@ func newDockerEnv(t *testing.T) *dockerEnv {
 // host, its own config dir) and returns stdout, stderr and the exit code.
 func (d *dockerEnv) docker(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(dockerCLI, args...)
+	// A hang (e.g. a wait that never returns) fails the test, not the run.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, dockerCLI, args...)
 	cmd.Env = []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 		"HOME=" + d.home,
@@ -47,6 +51,9 @@ func (d *dockerEnv) docker(t *testing.T, args ...string) (string, string, int) {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("docker %v: timed out\nstdout: %s\nstderr: %s", args, out.String(), errb.String())
+	}
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
@@ -103,6 +110,10 @@ func TestDockerCLIRunPsLogsInspect(t *testing.T) {
 		t.Fatalf("docker run ... exit 7: exit %d stdout %q stderr %q", code, out, errs)
 	}
 
+	_, errs, code = d.docker(t, "run", "--rm", "busybox", "nonexistent")
+	if code != 127 || !strings.Contains(errs, "executable file not found") {
+		t.Fatalf("docker run of a missing executable: exit %d stderr %q", code, errs)
+	}
 	if _, errs, code := d.docker(t, "start", "sleeper"); code != 0 {
 		t.Fatalf("docker start: %d %s", code, errs)
 	}

@@ -11,6 +11,7 @@
 //	exit N         exits with status N
 //	cat            copies attached stdin to stdout until stdin EOF, exits 0
 //	sleep ...      runs until stopped or killed
+//	nonexistent    start fails with docker's "executable file not found"
 //
 // Anything else exits 0 without output.
 package apitest
@@ -236,6 +237,16 @@ func (f *Fake) ContainerStart(_ context.Context, id string) error {
 	}
 	if c.state == container.StateRunning || c.state == container.StatePaused {
 		return errdefs.ErrNotModified
+	}
+	if argv := append(append([]string{}, c.cfg.Entrypoint...), c.cfg.Cmd...); len(argv) > 0 && argv[0] == "nonexistent" {
+		// As dockerd: a container with AutoRemove whose start fails is
+		// removed (the CLI's --rm waits for that), with exit code 127.
+		c.exitCode = 127
+		if c.hc != nil && c.hc.AutoRemove {
+			f.removeLocked(c)
+		}
+		// docker's text; the CLI turns "executable file not found" into exit 127
+		return errdefs.ErrInvalidArgument.WithMessage(`failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "nonexistent": executable file not found in $PATH: unknown`)
 	}
 	c.state, c.started, c.stop = container.StateRunning, f.now(), make(chan struct{})
 	if c.stdinCh == nil {
