@@ -53,7 +53,11 @@ type ContainerBackend interface {
 	// ("No such image: busybox:latest") so that clients pull and retry.
 	ContainerCreate(ctx context.Context, req ContainerCreateRequest) (container.CreateResponse, error)
 	// ContainerStart starts a created or exited container. Already running:
-	// return errdefs.ErrNotModified (the API answers 304, no body).
+	// return errdefs.ErrNotModified (the API answers 304, no body). If the
+	// start fails, an AutoRemove container must be removed (the CLI's --rm
+	// waits for condition=removed after a failed start), and the message
+	// must keep docker's phrases: the CLI exits 127 on "executable file not
+	// found" / "no such file or directory", 126 on "permission denied".
 	ContainerStart(ctx context.Context, id string) error
 	// ContainerStop sends opts.Signal (default: the container's stop signal,
 	// else SIGTERM), waits opts.Timeout (nil: the container's stop timeout,
