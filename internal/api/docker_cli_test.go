@@ -127,6 +127,11 @@ func TestDockerCLIRunPsLogsInspect(t *testing.T) {
 			t.Errorf("docker ps -a lacks %q:\n%s", want, out)
 		}
 	}
+	out = strings.TrimSpace(d.ok(t, "run", "-d", "--name", "bg", "busybox", "sleep", "1000"))
+	if len(out) != 64 {
+		t.Fatalf("docker run -d printed %q, want the ID", out)
+	}
+	d.ok(t, "rm", "-f", "bg")
 	out = d.ok(t, "ps")
 	if !strings.Contains(out, "CONTAINER ID") || !strings.Contains(out, "sleeper") || strings.Contains(out, "made") {
 		t.Fatalf("docker ps:\n%s", out)

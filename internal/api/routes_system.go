@@ -73,6 +73,12 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	if v.Version == "" {
+		v.Version = EngineVersion
+	}
+	if v.Os == "" {
+		v.Os, v.Arch = runtime.GOOS, runtime.GOARCH
+	}
 	v.APIVersion, v.MinAPIVersion = MaxAPIVersion, MinAPIVersion
 	v.Experimental = s.opts.Experimental
 	if len(v.Components) == 0 {
