@@ -604,3 +604,29 @@ func TestInsecureRegistries(t *testing.T) {
 		t.Errorf("bad CIDR: %v", err)
 	}
 }
+
+func TestMirrorMissingBlobFallsBack(t *testing.T) {
+	upstream, mirror := newEnv(t), newEnv(t)
+	l := layerOf(t, "gzip", map[string]string{"f": "from upstream"})
+	img := imageOf(t, true, "amd64", l)
+	upstream.push("app:1", img)
+	mirror.push("app:1", img)
+	mirror.setFault(func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
+		if strings.HasSuffix(r.URL.Path, digestOf(t, l.Digest).String()) {
+			http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN"}]}`, http.StatusNotFound)
+			return true
+		}
+		return false
+	})
+	s, err := New(context.Background(), Options{Root: t.TempDir(), DB: upstream.db, Layers: upstream.layers, Mirrors: map[string][]string{upstream.host: {"http://" + mirror.host}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Pull(context.Background(), upstream.ref("app:1"), PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if upstream.files(got)["f"] != "from upstream" || mirror.gets(digestOf(t, l.Digest)) == 0 || upstream.gets(digestOf(t, l.Digest)) != 1 {
+		t.Fatalf("fallback: files %v, mirror gets %d, upstream gets %d", upstream.files(got), mirror.gets(digestOf(t, l.Digest)), upstream.gets(digestOf(t, l.Digest)))
+	}
+}

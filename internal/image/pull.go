@@ -143,13 +143,12 @@ type resolved struct {
 	manifest ocispec.Descriptor
 	mbytes   []byte
 	indexRaw []byte
+	served   int
 }
 
-func (s *Store) resolve(ctx context.Context, named reference.Named, plat Platform, creds CredentialFunc) (*resolved, error) {
-	eps, err := s.endpoints(named, false)
-	if err != nil {
-		return nil, err
-	}
+// resolve asks eps in order for named's manifest; the first that has it
+// serves the pull (resolved.served is its index in eps).
+func (s *Store) resolve(ctx context.Context, named reference.Named, plat Platform, creds CredentialFunc, eps []endpoint) (*resolved, error) {
 	ref := ""
 	if d, ok := named.(reference.Digested); ok {
 		ref = d.Digest().String()
@@ -157,7 +156,7 @@ func (s *Store) resolve(ctx context.Context, named reference.Named, plat Platfor
 		ref = t.Tag()
 	}
 	var errs []error
-	for _, ep := range eps {
+	for i, ep := range eps {
 		cl, err := s.client(ctx, ep, creds, false)
 		if err != nil {
 			errs = append(errs, err)
@@ -171,7 +170,7 @@ func (s *Store) resolve(ctx context.Context, named reference.Named, plat Platfor
 			}
 			continue
 		}
-		r := &resolved{cl: cl, target: desc}
+		r := &resolved{cl: cl, target: desc, served: i}
 		switch {
 		case isIndex(desc.MediaType):
 			var idx ocispec.Index
@@ -197,7 +196,7 @@ func (s *Store) resolve(ctx context.Context, named reference.Named, plat Platfor
 		}
 		return r, nil
 	}
-	err = errors.Join(errs...)
+	err := errors.Join(errs...)
 	if errdefs.IsNotFound(err) {
 		return nil, fmt.Errorf("manifest for %s not found: %w", FamiliarString(named), err)
 	}
@@ -223,10 +222,27 @@ func (s *Store) pullOne(ctx context.Context, named reference.Named, plat Platfor
 	}
 	ps.emit(ProgressEvent{ID: tagOrDigest, Status: "Pulling from " + reference.Path(named)})
 
-	res, err := s.resolve(ctx, named, plat, creds)
+	eps, err := s.endpoints(named, false)
 	if err != nil {
-		return nil, false, fmt.Errorf("pull %s: %w", FamiliarString(named), err)
+		return nil, false, err
 	}
+	for start := 0; ; {
+		res, err := s.resolve(ctx, named, plat, creds, eps[start:])
+		if err != nil {
+			return nil, false, fmt.Errorf("pull %s: %w", FamiliarString(named), err)
+		}
+		img, fresh, err := s.pullFrom(ctx, named, res, ps)
+		start += res.served + 1
+		// A mirror that fails mid-pull (a missing or bad blob) hands over
+		// to the next endpoint, as docker does; nothing it wrote is visible.
+		if err == nil || !res.cl.ep.mirror || start >= len(eps) || ctx.Err() != nil {
+			return img, fresh, err
+		}
+	}
+}
+
+// pullFrom fetches and records the image res resolved to.
+func (s *Store) pullFrom(ctx context.Context, named reference.Named, res *resolved, ps *progressSink) (*Image, bool, error) {
 	var m ocispec.Manifest
 	if err := json.Unmarshal(res.mbytes, &m); err != nil {
 		return nil, false, fmt.Errorf("pull %s: manifest %s: %v: %w", FamiliarString(named), res.manifest.Digest, err, errdefs.ErrInvalidArgument)
