@@ -77,6 +77,22 @@ func (m *Manager) ensureDNS(cid string) error {
 	if !ok {
 		return nil
 	}
+	s, err := openDNS(path)
+	if err != nil {
+		return err
+	}
+	m.startDNS(cid, s)
+	return nil
+}
+
+type dnsResult struct {
+	s   *dnsServer
+	err error
+}
+
+// openDNS opens the server's sockets in the namespace at path and points
+// 127.0.0.11:53 at them. It touches no manager state.
+func openDNS(path string) (*dnsServer, error) {
 	s := &dnsServer{}
 	err := InNamespace(path, func() error {
 		var err error
@@ -97,12 +113,16 @@ func (m *Manager) ensureDNS(cid string) error {
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return s, nil
+}
+
+// startDNS registers and serves s. Caller holds m.mu.
+func (m *Manager) startDNS(cid string, s *dnsServer) {
 	m.dns[cid] = s
 	go m.serveUDP(cid, s.udp)
 	go m.serveTCP(cid, s.tcp)
-	return nil
 }
 
 func (m *Manager) serveUDP(cid string, c *net.UDPConn) {
