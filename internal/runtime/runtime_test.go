@@ -251,6 +251,13 @@ func TestCgroupLimitsApplied(t *testing.T) {
 	s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &lim}
 	s.Linux.Resources.Pids = &specs.LinuxPids{Limit: ptrI64(20)}
 	s.Linux.CgroupsPath = "/berth-test/" + strconv.Itoa(os.Getpid())
+	// runs after the container's own cleanup (LIFO): drop the parent too
+	t.Cleanup(func() {
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/berth-test")
+		for _, d := range dirs {
+			_ = os.Remove(d)
+		}
+	})
 	c, err := create(t, newBundle(t, s), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -273,7 +280,6 @@ func TestCgroupLimitsApplied(t *testing.T) {
 	if !strings.Contains(out, s.Linux.CgroupsPath) {
 		t.Errorf("container not in its cgroup: %q", out)
 	}
-	os.Remove("/sys/fs/cgroup/pids/berth-test")
 }
 
 func TestConsoleSocket(t *testing.T) {
