@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -79,6 +80,13 @@ func startHelper(path string, src io.Reader) (*helperReader, error) {
 	h := &helperReader{out: outR, copied: make(chan error, 1)}
 	h.cmd = exec.Command(path, "-dc")
 	h.cmd.Stdin, h.cmd.Stdout, h.cmd.Stderr = inR, outW, &h.stderr
+	// The helper parses hostile bytes in C: it gets nothing but its pipes,
+	// no privileges (nobody, when we are root), and dies with us.
+	h.cmd.Env = []string{}
+	h.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if os.Geteuid() == 0 {
+		h.cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: false}
+	}
 	if err := h.cmd.Start(); err != nil {
 		inR.Close()
 		inW.Close()
