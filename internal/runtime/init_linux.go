@@ -225,9 +225,15 @@ func setupRootfs(sock *os.File, cfg *initConfig) (*os.File, error) {
 	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return nil, fmt.Errorf("bind rootfs: %w", err)
 	}
-	// pivot_root needs the new root's parent mount not shared.
+	// pivot_root refuses a shared new root or a shared parent of it: make
+	// both private for the switch, and share "/" again afterwards.
 	if prop&unix.MS_SHARED != 0 {
-		_ = unix.Mount("", filepath.Dir(rootfs), "", unix.MS_PRIVATE, "")
+		if pm := mountPointOf(filepath.Dir(rootfs)); pm != "" {
+			_ = unix.Mount("", pm, "", unix.MS_PRIVATE, "")
+		}
+		if err := unix.Mount("", rootfs, "", unix.MS_PRIVATE, ""); err != nil {
+			return nil, fmt.Errorf("make rootfs private: %w", err)
+		}
 	}
 	rootfd, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -265,7 +271,7 @@ func setupRootfs(sock *os.File, cfg *initConfig) (*os.File, error) {
 		}
 	}
 	if s.Hooks != nil && len(s.Hooks.CreateContainer) > 0 {
-		if err := runHooks(s.Hooks.CreateContainer, hookState(cfg, specs.StateCreating), "createContainer"); err != nil {
+		if err := runHooks(s.Hooks.CreateContainer, hookState(cfg, specs.StateCreated), "createContainer"); err != nil {
 			return nil, err
 		}
 	}
@@ -284,6 +290,11 @@ func setupRootfs(sock *os.File, cfg *initConfig) (*os.File, error) {
 	}
 	if err := unix.Chdir("/"); err != nil {
 		return nil, err
+	}
+	if prop&unix.MS_SHARED != 0 {
+		if err := unix.Mount("", "/", "", prop, ""); err != nil {
+			return nil, fmt.Errorf("rootfsPropagation: %w", err)
+		}
 	}
 	if len(s.Linux.MaskedPaths) > 0 {
 		devnull, err := openDevNull()

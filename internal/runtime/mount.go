@@ -540,3 +540,24 @@ func MountOptions() []string {
 	sort.Strings(out)
 	return out
 }
+
+// mountPointOf returns the mount point of the mount holding path (the
+// longest mount point in mountinfo that is a prefix of it).
+func mountPointOf(path string) string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	best := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 5 {
+			continue
+		}
+		mp := f[4]
+		if (path == mp || strings.HasPrefix(path, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(best) {
+			best = mp
+		}
+	}
+	return best
+}

@@ -244,7 +244,10 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if err := runHooks(spec.Hooks.Poststart, r.ociState(st), "poststart"); err != nil {
+		// the process was just started: say so even if it is gone already
+		s := r.ociState(st)
+		s.Status, s.Pid = specs.StateRunning, st.Pid
+		if err := runHooks(spec.Hooks.Poststart, s, "poststart"); err != nil {
 			return err
 		}
 	}

@@ -337,7 +337,7 @@ func (r *Runtime) spawnInit(ctx context.Context, st *containerState, spec *specs
 		so.cfg.ParentHooks = true
 		so.onHooks = func(pid int) error {
 			s := r.ociState(st)
-			s.Pid, s.Status = pid, specs.StateCreating
+			s.Pid, s.Status = pid, specs.StateCreated
 			//lint:ignore SA1019 prestart is deprecated but still honoured
 			if err := runHooks(h.Prestart, s, "prestart"); err != nil {
 				return err
@@ -511,7 +511,14 @@ func withDefaultDevices(s *specs.Spec) *specs.LinuxResources {
 		specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: i64p(10), Minor: i64p(200), Access: "rwm"},
 	)
 	for _, d := range append(append([]specs.LinuxDevice{}, defaultDevices...), s.Linux.Devices...) {
-		r.Devices = append(r.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: i64p(d.Major), Minor: i64p(d.Minor), Access: "rwm"})
+		typ := d.Type
+		switch typ {
+		case "u":
+			typ = "c"
+		case "p":
+			continue // fifos are not under the device controller
+		}
+		r.Devices = append(r.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: i64p(d.Major), Minor: i64p(d.Minor), Access: "rwm"})
 	}
 	return &r
 }
