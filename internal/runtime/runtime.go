@@ -432,11 +432,13 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 			return fmt.Errorf("remove cgroup of %s: %w", id, err)
 		}
 	}
-	if spec, err := r.config(st); st.HasPoststop && err == nil {
-		s := r.ociState(st)
-		s.Status = specs.StateStopped
-		// poststop failures are never fatal (runtime spec)
-		_ = runHooks(spec.Hooks.Poststop, s, "poststop")
+	if st.HasPoststop {
+		if spec, err := r.config(st); err == nil {
+			s := r.ociState(st)
+			s.Status = specs.StateStopped
+			// poststop failures are never fatal (runtime spec)
+			_ = runHooks(spec.Hooks.Poststop, s, "poststop")
+		}
 	}
 	return os.RemoveAll(r.dir(id))
 }
