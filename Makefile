@@ -15,6 +15,7 @@ build:
 	$(GO) build $(GOFLAGS_BUILD) -o bin/berth ./cmd/berth
 	$(GO) build $(GOFLAGS_BUILD) -o bin/berth-runtime ./cmd/berth-runtime
 	$(CC) -O2 -Wall -Wextra -o bin/berth-monitor internal/monitor/cmonitor/monitor.c
+	$(CC) -O2 -static -Wall -Wextra -o bin/berth-init internal/monitor/cinit/init.c
 
 # deps installs the build and test dependencies from Debian (root).
 deps:
@@ -26,6 +27,7 @@ install: build
 	install -m 0755 bin/berth $(DESTDIR)$(PREFIX)/bin/berth
 	install -m 0755 bin/berth-runtime $(DESTDIR)$(PREFIX)/bin/berth-runtime
 	install -m 0755 bin/berth-monitor $(DESTDIR)$(PREFIX)/bin/berth-monitor
+	install -m 0755 bin/berth-init $(DESTDIR)$(PREFIX)/bin/berth-init
 
 # test runs every test; tests needing root or a kernel feature skip themselves
 # with the reason when it is absent. CI runs this as root.

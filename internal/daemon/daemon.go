@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/snapshot"
@@ -65,7 +66,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	}
 	db, err := bbolt.Open(filepath.Join(cfg.DataRoot, "berth.db"), 0o600, &bbolt.Options{Timeout: 200 * time.Millisecond, NoFreelistSync: true})
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("another berth daemon is using data root %s", cfg.DataRoot)
 		}
 		return nil, fmt.Errorf("open metadata: %w", err)
@@ -82,7 +83,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	d.closeCtx, d.cancel = context.WithCancel(context.Background())
 	d.selfPath, _ = os.Executable()
 	d.monitorPath = d.findBinary(cfg.MonitorPath, "berth-monitor")
-	d.initPath = cfg.InitPath
+	d.initPath = d.findBinary(cfg.InitPath, "berth-init")
 
 	snapRoot := filepath.Join(cfg.DataRoot, "snapshots")
 	switch cfg.StorageDriver {
@@ -100,7 +101,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	d.images, err = image.New(ctx, image.Options{
 		Root:               filepath.Join(cfg.DataRoot, "content"),
 		DB:                 db,
-		Layers:             snapshotLayers{d.snaps},
+		Layers:             &image.SnapshotLayers{Snapshotter: d.snaps, Root: filepath.Join(cfg.DataRoot, "tmp")},
 		InsecureRegistries: cfg.InsecureRegistries,
 		RegistryMirrors:    cfg.RegistryMirrors,
 		Mirrors:            cfg.Mirrors,

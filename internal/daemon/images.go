@@ -280,7 +280,7 @@ func (d *Daemon) ImageSearch(ctx context.Context, opts backend.SearchOptions) ([
 	}
 	out := make([]registry.SearchResult, 0, len(res))
 	for _, r := range res {
-		out = append(out, registry.SearchResult{Name: r.Name, Description: r.Description, StarCount: r.StarCount, IsOfficial: r.IsOfficial, IsAutomated: r.IsAutomated})
+		out = append(out, registry.SearchResult{Name: r.Name, Description: r.Description, StarCount: r.StarCount, IsOfficial: r.IsOfficial})
 	}
 	return out, nil
 }

@@ -56,6 +56,12 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req backend.ContainerCreat
 	c.Image = img.ID.String()
 	c.ImageName = cfg.Image
 	c.Runtime = hc.Runtime
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = d.cfg.LogDriver
+	}
+	if hc.LogConfig.Config == nil {
+		hc.LogConfig.Config = map[string]string{}
+	}
 	c.State.Status = container.StateCreated
 	c.Path, c.Args = commandOf(cfg, img.Config.Config)
 
@@ -221,6 +227,14 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 				close(w)
 			}
 			c.attachWait = nil
+			// --rm: docker removes a container whose start failed; the
+			// client waits for that removal. c.mu is held here, so later.
+			if c.HostConfig.AutoRemove {
+				id := c.ID
+				go func() {
+					_ = d.ContainerRemove(context.Background(), id, backend.RemoveOptions{Force: true})
+				}()
+			}
 		}
 	}()
 	img, err := d.images.Get(ctx, c.Image)

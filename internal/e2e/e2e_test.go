@@ -53,7 +53,7 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 	}
 	// The daemon finds berth-monitor and berth-runtime beside its binary.
 	binDir := filepath.Dir(d.bin)
-	for _, n := range []string{"berth-monitor", "berth-runtime"} {
+	for _, n := range []string{"berth-monitor", "berth-runtime", "berth-init"} {
 		if _, err := os.Stat(filepath.Join(binDir, n)); err != nil {
 			src := testutil.Binary(t, n)
 			if err := os.Symlink(src, filepath.Join(binDir, n)); err != nil && !os.IsExist(err) {

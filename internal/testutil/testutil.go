@@ -62,9 +62,12 @@ func Binary(t testing.TB, name string) string {
 	}
 	out := filepath.Join(dir, name)
 	var cmd *exec.Cmd
-	if name == "berth-monitor" {
+	switch name {
+	case "berth-monitor":
 		cmd = exec.Command("gcc", "-O2", "-o", out, filepath.Join(RepoRoot(), "internal/monitor/cmonitor/monitor.c"))
-	} else {
+	case "berth-init":
+		cmd = exec.Command("gcc", "-O2", "-static", "-o", out, filepath.Join(RepoRoot(), "internal/monitor/cinit/init.c"))
+	default:
 		cmd = exec.Command("go", "build", "-o", out, "./cmd/"+name)
 		cmd.Dir = RepoRoot()
 	}
