@@ -563,3 +563,32 @@ func TestSeccompAndTimeNamespace(t *testing.T) {
 		}
 	}
 }
+
+func TestExecIntoUserNamespace(t *testing.T) {
+	needRoot(t)
+	s := testSpec("sleep", "1000")
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
+	s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
+	b := newBundle(t, s)
+	for d := b; d != "/"; d = filepath.Dir(d) {
+		_ = os.Chmod(d, 0o755)
+	}
+	c, err := create(t, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.r.Start(context.Background(), c.id); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw, _ := os.Pipe()
+	p, err := c.r.Exec(context.Background(), c.id, &specs.Process{Args: []string{"sh", "-c", "id -u; cat /proc/self/uid_map"}, Cwd: "/", Env: []string{"PATH=/bin"}}, &ExecOpts{Stdout: pw, Stderr: pw})
+	pw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := readAll(pr)
+	if code, _ := p.Wait(); code != 0 || len(strings.Fields(out)) != 4 || strings.Fields(out)[2] != "200000" {
+		t.Fatalf("exit %d output %q", code, out)
+	}
+}
