@@ -257,16 +257,19 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 // openFifo is start's side of exec.fifo: reading the byte the init writes
 // once it sees a reader. A pidfd in the same poll notices an init that died.
 func openFifo(ctx context.Context, path string, pid int) error {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open exec fifo: %w", err)
-	}
-	defer unix.Close(fd)
+	// The pidfd first: opening the fifo releases the init, which may run,
+	// exit and be reaped before a later pidfd_open (ESRCH). Its byte stays
+	// in the fifo, so the read below still succeeds.
 	pfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return fmt.Errorf("container init %d: %w", pid, err)
 	}
 	defer unix.Close(pfd)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer unix.Close(fd)
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
