@@ -27,7 +27,15 @@ func TestMain(m *testing.M) {
 		// their subreaper to wait for them
 		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	// per-run copies made by newRootfs and runtimeBinary
+	if bbDir != "" {
+		os.RemoveAll(bbDir)
+	}
+	if cliPath != "" && cliErr == nil {
+		os.RemoveAll(filepath.Dir(cliPath))
+	}
+	os.Exit(code)
 }
 
 const busyboxPath = "/usr/bin/busybox"

@@ -31,6 +31,14 @@ var (
 	binErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" && binErr == nil {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 func runtimeBinary(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
