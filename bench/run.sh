@@ -22,7 +22,10 @@ bundle=$RESULTS/bundle
 mkdir -p "$bundle/rootfs"
 cp -a /var/lib/berth-bench/images/busybox-bundle/rootfs/. "$bundle/rootfs/" 2>/dev/null || {
 	mkdir -p "$bundle/rootfs/bin"; cp /bin/busybox "$bundle/rootfs/bin/"; ln -sf busybox "$bundle/rootfs/bin/true"; }
-(cd "$bundle" && "$BIN/berth-runtime" spec && sed -i 's/"sh"/"true"/; s/"terminal": true/"terminal": false/' config.json)
+# crun 1.8 refuses newer ociVersions: take its own default spec when it is here.
+spec=$BIN/berth-runtime
+have crun && spec=crun
+(cd "$bundle" && "$spec" spec && sed -i 's/"sh"/"true"/; s/"terminal": true/"terminal": false/' config.json)
 
 for s in $SECTIONS; do case $s in
 run)

@@ -22,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/internal/api/backend"
 	"github.com/berth-dev/berth/internal/monitor"
 	"github.com/berth-dev/berth/internal/network"
+	bruntime "github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/snapshot"
 )
 
@@ -295,7 +296,9 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		return err
 	}
 	// A leftover runtime state from a crash would make create fail.
-	_ = d.runtimeCmd(ctx, c, "delete", "--force", c.ID)
+	if _, err := os.Stat(filepath.Join(d.runtimeRoot(), c.ID)); err == nil {
+		_ = d.runtimeCmd(ctx, c, "delete", "--force", c.ID)
+	}
 	proc, err := monitor.Start(ctx, monitor.Config{
 		Binary:      d.monitorPath,
 		ID:          c.ID,
@@ -337,6 +340,9 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 
 // runtimeCmd runs one OCI runtime command for c, returning its error output.
 func (d *Daemon) runtimeCmd(ctx context.Context, c *Container, args ...string) error {
+	if d.builtinRuntime(c.Runtime) {
+		return d.runtimeCall(ctx, args)
+	}
 	rt, rtArgs, err := d.runtimeFor(c.Runtime)
 	if err != nil {
 		return err
@@ -352,6 +358,46 @@ func (d *Daemon) runtimeCmd(ctx context.Context, c *Container, args ...string) e
 		return errors.New(msg)
 	}
 	return nil
+}
+
+// builtinRuntime reports whether a container runs on berth's own runtime,
+// whose start/kill/delete/pause/resume the daemon calls in-process: the same
+// code and state directory as the berth-runtime binary the monitor runs for
+// create, without a process spawn per call.
+func (d *Daemon) builtinRuntime(name string) bool {
+	if name == "" {
+		name = d.cfg.DefaultRuntime
+	}
+	if _, ok := d.cfg.Runtimes[name]; ok {
+		return false
+	}
+	return name == "berth" || name == "berth-runtime"
+}
+
+// runtimeCall runs the runtime command line args through the library.
+func (d *Daemon) runtimeCall(ctx context.Context, args []string) error {
+	rt := &bruntime.Runtime{Root: d.runtimeRoot()}
+	switch {
+	case len(args) == 2 && args[0] == "start":
+		return rt.Start(ctx, args[1])
+	case len(args) == 3 && args[0] == "delete" && args[1] == "--force":
+		err := rt.Delete(ctx, args[2], true)
+		if errdefs.IsNotFound(err) {
+			return nil
+		}
+		return err
+	case len(args) == 3 && args[0] == "kill":
+		n, err := strconv.Atoi(args[2])
+		if err != nil {
+			return err
+		}
+		return rt.Kill(ctx, args[1], unix.Signal(n), false)
+	case len(args) == 2 && args[0] == "pause":
+		return rt.Pause(ctx, args[1])
+	case len(args) == 2 && args[0] == "resume":
+		return rt.Resume(ctx, args[1])
+	}
+	return fmt.Errorf("runtime call %v not supported in-process", args)
 }
 
 // watch waits for the monitor to record the exit, then handles it.
