@@ -48,6 +48,10 @@ func runDaemon(args []string) int {
 		logOpts    = fs.StringArray("log-opt", nil, "Default log driver options (key=value)")
 		runtime    = fs.String("default-runtime", "", "Default OCI runtime for containers (berth, runc, crun)")
 		storage    = fs.StringP("storage-driver", "s", "", "Storage driver (overlay, native)")
+		bridge     = fs.StringP("bridge", "b", "", "Device of the default bridge network (default berth0; \"none\": no default network)")
+		bip        = fs.String("bip", "", "Address and prefix of the default bridge (e.g. 172.17.0.1/16)")
+		mtu        = fs.Int("mtu", 0, "MTU of container networks (default 1500)")
+		dns        = fs.StringArray("dns", nil, "Default DNS servers of containers")
 	)
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
@@ -70,6 +74,12 @@ func runDaemon(args []string) int {
 	set(&cfg.LogDriver, *logDriver)
 	set(&cfg.DefaultRuntime, *runtime)
 	set(&cfg.StorageDriver, *storage)
+	set(&cfg.Bridge, *bridge)
+	set(&cfg.BIP, *bip)
+	if *mtu != 0 {
+		cfg.MTU = *mtu
+	}
+	cfg.DNS = append(cfg.DNS, *dns...)
 	cfg.Debug = cfg.Debug || *debug
 	cfg.InsecureRegistries = append(cfg.InsecureRegistries, *insecure...)
 	cfg.RegistryMirrors = append(cfg.RegistryMirrors, *mirrors...)
@@ -144,7 +154,9 @@ func runDaemon(args []string) int {
 		Images:         d,
 		Registry:       d,
 		ImageArchive:   d,
+		Archive:        d,
 		System:         d,
+		Networks:       d,
 	}, api.Options{Logger: log})
 	if err := api.Serve(ctx, listeners, srv); err != nil && ctx.Err() == nil {
 		log.Error("serve", "err", err)

@@ -26,6 +26,12 @@ type Config struct {
 	Runtimes           map[string]Runtime  `json:"runtimes"`
 	Debug              bool                `json:"debug"`
 	StorageDriver      string              `json:"storage-driver"`
+	// Networking (docker's keys): the default bridge's device ("none": no
+	// default network) and address, its MTU, and the default --dns servers.
+	Bridge string   `json:"bridge"`
+	BIP    string   `json:"bip"`
+	MTU    int      `json:"mtu"`
+	DNS    []string `json:"dns"`
 
 	// Binaries; empty means next to the berth executable, then PATH.
 	MonitorPath string `json:"-"`

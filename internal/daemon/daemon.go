@@ -26,6 +26,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/snapshot"
 )
 
@@ -37,6 +38,7 @@ type Daemon struct {
 	images  *image.Store
 	snaps   snapshot.Snapshotter
 	ctrs    containers
+	net     *network.Manager
 	events  *eventBus
 	started time.Time
 
@@ -111,9 +113,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		db.Close()
 		return nil, err
 	}
+	// Networks before restore: restore releases the endpoints of containers
+	// that exited while the daemon was down.
+	d.net, err = network.New(ctx, network.Config{DB: db, ExecRoot: cfg.ExecRoot, DefaultBridge: cfg.Bridge, BIP: cfg.BIP, MTU: cfg.MTU, Log: log})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("networks: %w", err)
+	}
 	if err := d.restore(ctx); err != nil {
+		d.net.Close()
 		db.Close()
 		return nil, err
+	}
+	for _, w := range d.net.Warnings() {
+		log.Warn(w)
 	}
 	return d, nil
 }
@@ -163,6 +176,7 @@ func (d *Daemon) Close() error {
 	d.cancel()
 	d.wg.Wait()
 	d.events.close()
+	d.net.Close()
 	return d.db.Close()
 }
 

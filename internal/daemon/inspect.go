@@ -83,6 +83,7 @@ func (d *Daemon) summary(c *Container) container.Summary {
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
 	}
+	_, s.NetworkSettings.Networks, s.Ports = d.networkSettings(context.Background(), c)
 	s.HostConfig.NetworkMode = c.networkMode()
 	return s
 }
@@ -264,9 +265,9 @@ func (d *Daemon) ContainerInspect(ctx context.Context, id string, size bool) (co
 		GraphDriver:  &storage.DriverData{Name: "overlay2", Data: map[string]string{"MergedDir": d.rootfsDir(c.ID)}},
 		NetworkSettings: &container.NetworkSettings{
 			SandboxKey: d.netnsPath(c.ID),
-			Networks:   map[string]*network.EndpointSettings{c.networkMode(): {}},
 		},
 	}
+	r.NetworkSettings.Ports, r.NetworkSettings.Networks, _ = d.networkSettings(ctx, c)
 	if r.Args == nil {
 		r.Args = []string{}
 	}

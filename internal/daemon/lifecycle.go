@@ -100,6 +100,12 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req backend.ContainerCreat
 		d.cleanupCreate(ctx, c)
 		return container.CreateResponse{}, err
 	}
+	if nc := req.NetworkingConfig; nc != nil && len(nc.EndpointsConfig) > 0 {
+		if err := d.saveNetworking(c.ID, nc.EndpointsConfig); err != nil {
+			d.cleanupCreate(ctx, c)
+			return container.CreateResponse{}, err
+		}
+	}
 	ls, _ := resolveLog(hc.LogConfig.Type, hc.LogConfig.Config, &d.cfg)
 	if ls.Driver != "none" {
 		c.LogPath = filepath.Join(d.containerDir(c.ID), c.ID+"-json.log")
@@ -122,20 +128,11 @@ func (d *Daemon) cleanupCreate(ctx context.Context, c *Container) {
 // validateCreate rejects what berth cannot honour yet with a clear error,
 // rather than accepting a flag that would do nothing.
 func (d *Daemon) validateCreate(cfg *container.Config, hc *container.HostConfig) error {
-	nm := string(hc.NetworkMode)
-	switch {
-	case nm == "" || nm == "default" || nm == "bridge" || nm == "none" || nm == "host" || strings.HasPrefix(nm, "container:"):
-	default:
-		return errMsg(errdefs.ErrNotFound, "network %s not found", nm)
-	}
-	if len(hc.PortBindings) > 0 || hc.PublishAllPorts {
-		return errMsg(errdefs.ErrNotImplemented, "published ports (-p, -P) are not supported by berth yet")
+	if err := d.validateNetworking(context.Background(), hc); err != nil {
+		return err
 	}
 	if len(hc.Binds) > 0 || len(hc.Mounts) > 0 || len(hc.VolumesFrom) > 0 || len(hc.Tmpfs) > 0 {
 		return errMsg(errdefs.ErrNotImplemented, "volumes and mounts (-v, --mount, --tmpfs, --volumes-from) are not supported by berth yet")
-	}
-	if len(hc.Links) > 0 {
-		return errMsg(errdefs.ErrNotImplemented, "--link is not supported by berth yet")
 	}
 	if cfg.Healthcheck != nil && len(cfg.Healthcheck.Test) > 0 && cfg.Healthcheck.Test[0] != "NONE" {
 		return errMsg(errdefs.ErrNotImplemented, "healthchecks are not supported by berth yet")
@@ -280,6 +277,9 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 			return err
 		}
 		nsPaths["network"] = p
+		if err := d.connectNetworks(ctx, c, img.Config.Config, p); err != nil {
+			return err
+		}
 	}
 	sp, err := d.generateSpec(c, img, rootfs, nsPaths)
 	if err != nil {
@@ -502,6 +502,7 @@ func (d *Daemon) shouldRestart(c *Container) (bool, time.Duration) {
 func (d *Daemon) teardown(ctx context.Context, c *Container) {
 	_ = d.runtimeCmd(ctx, c, "delete", "--force", c.ID)
 	_ = snapshot.UnmountAll(d.rootfsDir(c.ID))
+	d.releaseNetworks(ctx, c)
 	_ = network.RemoveNamespace(d.netnsPath(c.ID))
 	for _, f := range []string{"config.json", "exit", "pid", "monitor.pid", "runtime.log"} {
 		_ = os.Remove(filepath.Join(d.stateDir(c.ID), f))

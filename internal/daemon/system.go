@@ -90,7 +90,8 @@ func (d *Daemon) SystemInfo(ctx context.Context) (system.Info, error) {
 		info.IPv4Forwarding = strings.TrimSpace(string(b)) == "1"
 	}
 	info.Plugins.Log = []string{"json-file", "local", "none"}
-	info.Plugins.Network = []string{"host", "none"}
+	info.Plugins.Network = []string{"bridge", "host", "null"}
+	info.Warnings = append(info.Warnings, d.networkWarnings()...)
 	for _, n := range []string{"berth", "runc", "crun"} {
 		if p, _, err := d.runtimeFor(n); err == nil {
 			info.Runtimes[n] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: p}}

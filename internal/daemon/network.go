@@ -1,0 +1,628 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	apinet "github.com/moby/moby/api/types/network"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-dev/berth/internal/api/backend"
+	"github.com/berth-dev/berth/internal/network"
+)
+
+// The daemon's side of networking: the network.Manager owns bridges, IPAM,
+// ports and DNS; this file maps containers and Engine API requests onto it.
+//
+// Per container, beside its record, <data-root>/containers/<id>/networks.json
+// holds the endpoint settings asked at create time and by `network connect`
+// on a stopped container (aliases, --ip), keyed by network name as given:
+//
+//	{"mynet": {"Aliases": ["db"], "IPAMConfig": {"IPv4Address": "10.1.0.5"}}}
+//
+// It is written before the record is used, so a crash leaves at worst an
+// unused file that container removal deletes with the directory.
+
+// userNetworks are the network modes that attach to a bridge network.
+func attachesToBridge(mode string) bool {
+	switch {
+	case mode == "none" || mode == "host" || strings.HasPrefix(mode, "container:"):
+		return false
+	}
+	return true
+}
+
+func (d *Daemon) networksFile(id string) string {
+	return filepath.Join(d.containerDir(id), "networks.json")
+}
+
+func (d *Daemon) loadNetworking(id string) map[string]*apinet.EndpointSettings {
+	m := map[string]*apinet.EndpointSettings{}
+	if b, err := os.ReadFile(d.networksFile(id)); err == nil {
+		_ = json.Unmarshal(b, &m)
+	}
+	// The CLI names the default network "default".
+	if s, ok := m["default"]; ok {
+		delete(m, "default")
+		if _, ok := m["bridge"]; !ok {
+			m["bridge"] = s
+		}
+	}
+	return m
+}
+
+func (d *Daemon) saveNetworking(id string, m map[string]*apinet.EndpointSettings) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(d.networksFile(id), b, 0o600)
+}
+
+// netErr turns the network package's wrapped errors ("...: conflict") into
+// docker's message with the same class.
+func netErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, class := range []interface {
+		error
+		WithMessage(string) error
+	}{errdefs.ErrNotFound, errdefs.ErrConflict, errdefs.ErrInvalidArgument, errdefs.ErrPermissionDenied, errdefs.ErrNotImplemented, errdefs.ErrAlreadyExists} {
+		if errors.Is(err, class) {
+			return class.WithMessage(strings.TrimSuffix(err.Error(), ": "+class.Error()))
+		}
+	}
+	return err
+}
+
+// validateNetworking checks a create request's network settings.
+func (d *Daemon) validateNetworking(ctx context.Context, hc *container.HostConfig) error {
+	nm := string(hc.NetworkMode)
+	if attachesToBridge(nm) && nm != "" && nm != "default" {
+		if _, err := d.net.Get(ctx, nm); err != nil {
+			return errMsg(errdefs.ErrNotFound, "network %s not found", nm)
+		}
+	}
+	if len(hc.PortBindings) > 0 || hc.PublishAllPorts {
+		if _, err := network.BindingsFromAPI(hostBindings(hc.PortBindings), false, nil); err != nil {
+			return netErr(err)
+		}
+	}
+	for _, l := range hc.Links {
+		name, _, _ := strings.Cut(l, ":")
+		if _, err := d.ctrs.get(strings.TrimPrefix(name, "/")); err != nil {
+			return errMsg(errInvalid, "could not get container for %s", name)
+		}
+	}
+	if _, err := network.ParseExtraHosts(hc.ExtraHosts, netip.IPv4Unspecified()); err != nil {
+		return netErr(err)
+	}
+	return nil
+}
+
+func hostBindings(pm apinet.PortMap) map[string][]network.HostBinding {
+	out := map[string][]network.HostBinding{}
+	for p, bs := range pm {
+		k := p.String()
+		out[k] = []network.HostBinding{}
+		for _, b := range bs {
+			hb := network.HostBinding{HostPort: b.HostPort}
+			if b.HostIP.IsValid() {
+				hb.HostIP = b.HostIP.String()
+			}
+			out[k] = append(out[k], hb)
+		}
+	}
+	return out
+}
+
+// exposedPorts are the container's and its image's EXPOSE ports ("80/tcp").
+func exposedPorts(c *Container, img ocispec.ImageConfig) []string {
+	set := map[string]bool{}
+	for p := range c.Config.ExposedPorts {
+		set[p.String()] = true
+	}
+	for p := range img.ExposedPorts {
+		if !strings.Contains(p, "/") {
+			p += "/tcp"
+		}
+		set[p] = true
+	}
+	for p := range c.HostConfig.PortBindings {
+		set[p.String()] = true
+	}
+	out := make([]string, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// links are --link name:alias pairs (the API may give "/name:/ctr/alias").
+func links(hc *container.HostConfig) []network.Link {
+	var out []network.Link
+	for _, l := range hc.Links {
+		name, alias, ok := strings.Cut(l, ":")
+		name = strings.TrimPrefix(name, "/")
+		if !ok {
+			alias = name
+		}
+		alias = alias[strings.LastIndex(alias, "/")+1:]
+		out = append(out, network.Link{Name: name, Alias: alias})
+	}
+	return out
+}
+
+// connectNetworks attaches a started container's namespace to its networks
+// (the primary one from --network first, then the others of the create
+// request), before its spec is generated. On error, teardown releases what
+// was attached. c.mu is held.
+func (d *Daemon) connectNetworks(ctx context.Context, c *Container, img ocispec.ImageConfig, nsPath string) error {
+	mode := c.networkMode()
+	if !attachesToBridge(mode) {
+		return nil
+	}
+	ports, err := network.BindingsFromAPI(hostBindings(c.HostConfig.PortBindings), c.HostConfig.PublishAllPorts, exposedPorts(c, img))
+	if err != nil {
+		return netErr(err)
+	}
+	settings := d.loadNetworking(c.ID)
+	names := []string{mode}
+	var others []string
+	for n := range settings {
+		if n != mode {
+			others = append(others, n)
+		}
+	}
+	sort.Strings(others)
+	names = append(names, others...)
+	dns := d.dnsServers(c)
+	for i, n := range names {
+		e := network.Endpoint{
+			ContainerID: c.ID,
+			Name:        strings.TrimPrefix(c.Name, "/"),
+			Hostname:    c.hostname(),
+			NetnsPath:   nsPath,
+			Links:       links(c.HostConfig),
+			DNS:         dns,
+		}
+		if i == 0 {
+			e.Ports = ports
+		}
+		if s := settings[n]; s != nil {
+			e.Aliases = s.Aliases
+			if s.IPAMConfig != nil {
+				if s.IPAMConfig.IPv4Address.IsValid() {
+					e.IPv4 = s.IPAMConfig.IPv4Address.String()
+				}
+				if s.IPAMConfig.IPv6Address.IsValid() {
+					e.IPv6 = s.IPAMConfig.IPv6Address.String()
+				}
+			}
+		}
+		if _, err := d.net.Connect(ctx, n, e); err != nil {
+			return netErr(err)
+		}
+	}
+	return nil
+}
+
+// dnsServers are the container's --dns, else the daemon's default dns.
+func (d *Daemon) dnsServers(c *Container) []string {
+	var dns []string
+	for _, a := range c.HostConfig.DNS {
+		dns = append(dns, a.String())
+	}
+	if len(dns) == 0 {
+		dns = append(dns, d.cfg.DNS...)
+	}
+	return dns
+}
+
+// hostname is the container's hostname: --hostname or the short ID.
+func (c *Container) hostname() string {
+	if c.Config.Hostname != "" {
+		return c.Config.Hostname
+	}
+	return c.ID[:12]
+}
+
+// releaseNetworks frees a stopped container's addresses, ports and DNS
+// records; the namespace removal that follows deletes its veths.
+func (d *Daemon) releaseNetworks(ctx context.Context, c *Container) {
+	if d.net != nil && attachesToBridge(c.networkMode()) {
+		_ = d.net.Release(ctx, c.ID)
+	}
+}
+
+// networkName maps a network ID to its name (for inspect's Networks map).
+func (d *Daemon) networkName(ctx context.Context, id string) string {
+	if n, err := d.net.Get(ctx, id); err == nil {
+		return n.Name
+	}
+	return id
+}
+
+// endpointSettings is inspect's view of one attachment.
+func endpointSettings(ep network.EndpointInfo, aliases []string) *apinet.EndpointSettings {
+	es := &apinet.EndpointSettings{
+		Aliases:    aliases,
+		NetworkID:  ep.NetworkID,
+		EndpointID: ep.ID,
+		Gateway:    ep.Gateway,
+		DNSNames:   append([]string{ep.Name}, ep.Aliases...),
+	}
+	if ep.IPv4.IsValid() {
+		es.IPAddress = ep.IPv4.Addr()
+		es.IPPrefixLen = ep.IPv4.Bits()
+	}
+	if ep.IPv6.IsValid() {
+		es.GlobalIPv6Address = ep.IPv6.Addr()
+		es.GlobalIPv6PrefixLen = ep.IPv6.Bits()
+		es.IPv6Gateway = ep.Gateway6
+	}
+	if mac, err := net.ParseMAC(ep.MAC); err == nil {
+		es.MacAddress = apinet.HardwareAddr(mac)
+	}
+	for _, l := range ep.Links {
+		es.Links = append(es.Links, l.Name+":"+l.Alias)
+	}
+	return es
+}
+
+// networkSettings fills inspect's and ps's network fields; c.mu is held.
+func (d *Daemon) networkSettings(ctx context.Context, c *Container) (apinet.PortMap, map[string]*apinet.EndpointSettings, []container.PortSummary) {
+	nets := map[string]*apinet.EndpointSettings{}
+	ports := apinet.PortMap{}
+	summary := []container.PortSummary{}
+	var eps []network.EndpointInfo
+	if d.net != nil && attachesToBridge(c.networkMode()) && c.State.running() {
+		eps = d.net.ContainerEndpoints(ctx, c.ID)
+	}
+	settings := d.loadNetworking(c.ID)
+	for _, ep := range eps {
+		name := d.networkName(ctx, ep.NetworkID)
+		var aliases []string
+		if s := settings[name]; s != nil {
+			aliases = s.Aliases
+		}
+		nets[name] = endpointSettings(ep, aliases)
+	}
+	if len(eps) == 0 {
+		nets[c.networkMode()] = &apinet.EndpointSettings{}
+		for n, s := range settings {
+			if _, ok := nets[n]; !ok && s != nil && attachesToBridge(c.networkMode()) {
+				nets[n] = &apinet.EndpointSettings{Aliases: s.Aliases}
+			}
+		}
+		return ports, nets, summary
+	}
+	var exposed []string
+	for p := range c.Config.ExposedPorts {
+		exposed = append(exposed, p.String())
+	}
+	for p := range c.HostConfig.PortBindings {
+		exposed = append(exposed, p.String())
+	}
+	for k, bs := range network.PortMap(eps, exposed) {
+		p, err := apinet.ParsePort(k)
+		if err != nil {
+			continue
+		}
+		if bs == nil {
+			ports[p] = nil
+			summary = append(summary, container.PortSummary{PrivatePort: p.Num(), Type: string(p.Proto())})
+			continue
+		}
+		for _, b := range bs {
+			ip, _ := netip.ParseAddr(b.HostIP)
+			ports[p] = append(ports[p], apinet.PortBinding{HostIP: ip, HostPort: b.HostPort})
+			hp, _ := strconv.ParseUint(b.HostPort, 10, 16)
+			summary = append(summary, container.PortSummary{IP: ip, PrivatePort: p.Num(), PublicPort: uint16(hp), Type: string(p.Proto())})
+		}
+	}
+	sort.Slice(summary, func(i, j int) bool {
+		if summary[i].PrivatePort != summary[j].PrivatePort {
+			return summary[i].PrivatePort < summary[j].PrivatePort
+		}
+		return summary[i].Type < summary[j].Type
+	})
+	return ports, nets, summary
+}
+
+// Pseudo-networks docker lists beside the bridges; they have no endpoints
+// the manager tracks. Their IDs are stable hashes of their names.
+var pseudoNetworks = []string{"host", "none"}
+
+func pseudoID(name string) string {
+	h := sha256.Sum256([]byte("berth-network-" + name))
+	return hex.EncodeToString(h[:])
+}
+
+func pseudoNetwork(ref string) (apinet.Network, bool) {
+	for _, n := range pseudoNetworks {
+		id := pseudoID(n)
+		if ref == n || (len(ref) >= 1 && strings.HasPrefix(id, ref) && len(ref) >= 3) {
+			driver := n
+			if n == "none" {
+				driver = "null"
+			}
+			return apinet.Network{Name: n, ID: id, Scope: "local", Driver: driver, EnableIPv4: true,
+				IPAM: apinet.IPAM{Driver: "default", Config: []apinet.IPAMConfig{}}, Options: map[string]string{}, Labels: map[string]string{}}, true
+		}
+	}
+	return apinet.Network{}, false
+}
+
+func toAPINetwork(n network.Network) apinet.Network {
+	out := apinet.Network{
+		Name: n.Name, ID: n.ID, Scope: "local", Driver: "bridge", EnableIPv4: true, EnableIPv6: n.EnableIPv6,
+		Internal: n.Internal, Options: n.Options, Labels: n.Labels,
+		IPAM: apinet.IPAM{Driver: "default", Options: map[string]string{}, Config: []apinet.IPAMConfig{}},
+	}
+	out.Created = n.Created
+	if out.Options == nil {
+		out.Options = map[string]string{}
+	}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	if n.Default {
+		out.Options["com.docker.network.bridge.default_bridge"] = "true"
+		out.Options["com.docker.network.bridge.name"] = n.Bridge
+	}
+	for _, s := range n.Subnets {
+		out.IPAM.Config = append(out.IPAM.Config, apinet.IPAMConfig{Subnet: s.Subnet, Gateway: s.Gateway, IPRange: s.IPRange})
+	}
+	return out
+}
+
+// NetworkList implements backend.NetworkBackend.
+func (d *Daemon) NetworkList(ctx context.Context, f backend.Filters) ([]apinet.Summary, error) {
+	if bad := f.Validate("name", "id", "driver", "label", "type", "scope", "dangling"); bad != "" {
+		return nil, errMsg(errInvalid, "invalid filter '%s'", bad)
+	}
+	var all []apinet.Network
+	for _, n := range d.net.List(ctx) {
+		all = append(all, toAPINetwork(n))
+	}
+	for _, n := range pseudoNetworks {
+		p, _ := pseudoNetwork(n)
+		all = append(all, p)
+	}
+	out := []apinet.Summary{}
+	for _, n := range all {
+		if f.Has("name") && !anyMatch(f.Get("name"), func(v string) bool { return strings.Contains(n.Name, v) }) {
+			continue
+		}
+		if f.Has("id") && !anyMatch(f.Get("id"), func(v string) bool { return strings.HasPrefix(n.ID, v) }) {
+			continue
+		}
+		if f.Has("driver") && !anyMatch(f.Get("driver"), func(v string) bool { return v == n.Driver }) {
+			continue
+		}
+		if f.Has("scope") && !anyMatch(f.Get("scope"), func(v string) bool { return v == "local" }) {
+			continue
+		}
+		builtin := n.Name == "bridge" || n.Name == "host" || n.Name == "none"
+		if f.Has("type") && !anyMatch(f.Get("type"), func(v string) bool { return (v == "builtin") == builtin }) {
+			continue
+		}
+		if f.Has("label") && !anyMatch(f.Get("label"), func(v string) bool { return labelMatch(n.Labels, v) }) {
+			continue
+		}
+		out = append(out, apinet.Summary{Network: n})
+	}
+	return out, nil
+}
+
+func anyMatch(vals []string, fn func(string) bool) bool {
+	for _, v := range vals {
+		if fn(v) {
+			return true
+		}
+	}
+	return false
+}
+
+func labelMatch(labels map[string]string, f string) bool {
+	k, v, hasV := strings.Cut(f, "=")
+	lv, ok := labels[k]
+	return ok && (!hasV || lv == v)
+}
+
+// NetworkInspect implements backend.NetworkBackend.
+func (d *Daemon) NetworkInspect(ctx context.Context, id string, _ backend.NetworkInspectOptions) (apinet.Inspect, error) {
+	n, err := d.net.Get(ctx, id)
+	if err != nil {
+		if p, ok := pseudoNetwork(id); ok {
+			return apinet.Inspect{Network: p, Containers: map[string]apinet.EndpointResource{}}, nil
+		}
+		return apinet.Inspect{}, errMsg(errdefs.ErrNotFound, "network %s not found", id)
+	}
+	r := apinet.Inspect{Network: toAPINetwork(n), Containers: map[string]apinet.EndpointResource{}}
+	eps, _ := d.net.Endpoints(ctx, n.ID)
+	for _, ep := range eps {
+		er := apinet.EndpointResource{Name: ep.Name, EndpointID: ep.ID, IPv4Address: ep.IPv4, IPv6Address: ep.IPv6}
+		if mac, err := net.ParseMAC(ep.MAC); err == nil {
+			er.MacAddress = apinet.HardwareAddr(mac)
+		}
+		r.Containers[ep.ContainerID] = er
+	}
+	return r, nil
+}
+
+// NetworkCreate implements backend.NetworkBackend.
+func (d *Daemon) NetworkCreate(ctx context.Context, req apinet.CreateRequest) (apinet.CreateResponse, error) {
+	if _, ok := pseudoNetwork(req.Name); ok && (req.Name == "host" || req.Name == "none") {
+		return apinet.CreateResponse{}, errMsg(errdefs.ErrPermissionDenied, "%s is a pre-defined network and cannot be created", req.Name)
+	}
+	o := network.CreateOptions{Name: req.Name, Driver: req.Driver, Internal: req.Internal, Labels: req.Labels, Options: req.Options}
+	if req.EnableIPv6 != nil {
+		o.IPv6 = *req.EnableIPv6
+	}
+	if req.IPAM != nil {
+		for _, c := range req.IPAM.Config {
+			var s network.SubnetRequest
+			if c.Subnet.IsValid() {
+				s.Subnet = c.Subnet.String()
+			}
+			if c.Gateway.IsValid() {
+				s.Gateway = c.Gateway.String()
+			}
+			if c.IPRange.IsValid() {
+				s.IPRange = c.IPRange.String()
+			}
+			o.Subnets = append(o.Subnets, s)
+		}
+	}
+	n, err := d.net.CreateNetwork(ctx, o)
+	if err != nil {
+		return apinet.CreateResponse{}, netErr(err)
+	}
+	return apinet.CreateResponse{ID: n.ID}, nil
+}
+
+// NetworkRemove implements backend.NetworkBackend.
+func (d *Daemon) NetworkRemove(ctx context.Context, id string) error {
+	if _, err := d.net.Get(ctx, id); err != nil {
+		if p, ok := pseudoNetwork(id); ok {
+			return errMsg(errdefs.ErrPermissionDenied, "%s is a pre-defined network and cannot be removed", p.Name)
+		}
+		return errMsg(errdefs.ErrNotFound, "network %s not found", id)
+	}
+	return netErr(d.net.RemoveNetwork(ctx, id))
+}
+
+// NetworkPrune implements backend.NetworkBackend: user networks without
+// containers, also those stopped containers still name.
+func (d *Daemon) NetworkPrune(ctx context.Context, f backend.Filters) (apinet.PruneReport, error) {
+	used := map[string]bool{}
+	for _, c := range d.ctrs.list() {
+		c.mu.Lock()
+		used[c.networkMode()] = true
+		for n := range d.loadNetworking(c.ID) {
+			used[n] = true
+		}
+		c.mu.Unlock()
+	}
+	names, err := d.net.Prune(ctx, func(n network.Network) bool {
+		if used[n.Name] || used[n.ID] {
+			return true
+		}
+		if f.Has("label") && !anyMatch(f.Get("label"), func(v string) bool { return labelMatch(n.Labels, v) }) {
+			return true
+		}
+		return false
+	})
+	if err != nil {
+		return apinet.PruneReport{}, netErr(err)
+	}
+	if names == nil {
+		names = []string{}
+	}
+	return apinet.PruneReport{NetworksDeleted: names}, nil
+}
+
+// NetworkConnect implements backend.NetworkBackend: a running container is
+// attached now; a stopped one when it next starts.
+func (d *Daemon) NetworkConnect(ctx context.Context, id string, req apinet.ConnectRequest) error {
+	n, err := d.net.Get(ctx, id)
+	if err != nil {
+		if _, ok := pseudoNetwork(id); ok {
+			return errMsg(errdefs.ErrPermissionDenied, "container cannot be disconnected from host network or connected to host network")
+		}
+		return errMsg(errdefs.ErrNotFound, "network %s not found", id)
+	}
+	c, err := d.ctrs.get(req.Container)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !attachesToBridge(c.networkMode()) {
+		return errMsg(errdefs.ErrPermissionDenied, "container sharing network namespace with another container or host cannot be connected to any other network")
+	}
+	settings := d.loadNetworking(c.ID)
+	if _, ok := settings[n.Name]; ok || c.networkMode() == n.Name {
+		return errMsg(errdefs.ErrPermissionDenied, "endpoint with name %s already exists in network %s", strings.TrimPrefix(c.Name, "/"), n.Name)
+	}
+	es := req.EndpointConfig
+	if es == nil {
+		es = &apinet.EndpointSettings{}
+	}
+	if c.State.running() {
+		e := network.Endpoint{ContainerID: c.ID, Name: strings.TrimPrefix(c.Name, "/"), Hostname: c.hostname(),
+			Aliases: es.Aliases, NetnsPath: d.netnsPath(c.ID), Links: links(c.HostConfig)}
+		if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
+			e.IPv4 = es.IPAMConfig.IPv4Address.String()
+		}
+		e.DNS = d.dnsServers(c)
+		if _, err := d.net.Connect(ctx, n.ID, e); err != nil {
+			return netErr(err)
+		}
+		d.refreshEtcHosts(ctx, c)
+	}
+	settings[n.Name] = &apinet.EndpointSettings{Aliases: es.Aliases, IPAMConfig: es.IPAMConfig}
+	return d.saveNetworking(c.ID, settings)
+}
+
+// NetworkDisconnect implements backend.NetworkBackend.
+func (d *Daemon) NetworkDisconnect(ctx context.Context, id string, req apinet.DisconnectRequest) error {
+	n, err := d.net.Get(ctx, id)
+	if err != nil {
+		if _, ok := pseudoNetwork(id); ok {
+			return errMsg(errdefs.ErrPermissionDenied, "container cannot be disconnected from host network or connected to host network")
+		}
+		return errMsg(errdefs.ErrNotFound, "network %s not found", id)
+	}
+	c, err := d.ctrs.get(req.Container)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	settings := d.loadNetworking(c.ID)
+	_, recorded := settings[n.Name]
+	attached := false
+	if c.State.running() {
+		for _, ep := range d.net.ContainerEndpoints(ctx, c.ID) {
+			if ep.NetworkID == n.ID {
+				attached = true
+			}
+		}
+	}
+	if !recorded && !attached && c.networkMode() != n.Name {
+		return errMsg(errdefs.ErrPermissionDenied, "container %s is not connected to network %s", c.ID, n.Name)
+	}
+	if attached {
+		if err := d.net.Disconnect(ctx, n.ID, c.ID); err != nil {
+			return netErr(err)
+		}
+		d.refreshEtcHosts(ctx, c)
+	}
+	delete(settings, n.Name)
+	return d.saveNetworking(c.ID, settings)
+}
+
+// networkWarnings are the network manager's conditions for `info`.
+func (d *Daemon) networkWarnings() []string {
+	if d.net == nil {
+		return nil
+	}
+	return d.net.Warnings()
+}
