@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,7 +198,7 @@ func TestHundredClients(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			cli, err := client.New(client.WithHost("unix://"+d.sock))
+			cli, err := client.New(client.WithHost("unix://" + d.sock))
 			if err != nil {
 				errs <- err
 				return
@@ -279,4 +280,214 @@ func TestHundredClients(t *testing.T) {
 		}
 	}
 	d.mustAlive()
+}
+
+// seqGap checks that out holds prefix-0 … prefix-N, each once and in order,
+// and returns N+1.
+func seqGap(t *testing.T, name, prefix, out string) int {
+	t.Helper()
+	n := 0
+	for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		if l != fmt.Sprintf("%s-%d", prefix, n) {
+			t.Fatalf("%s: log line %d is %q, want %s-%d (gap or duplicate)", name, n, l, prefix, n)
+		}
+		n++
+	}
+	return n
+}
+
+func TestDaemonKilledTwentyContainers(t *testing.T) {
+	dockerCLI(t)
+	requireRegistry(t)
+	d := startDaemon(t)
+	d.must("docker", "pull", bb)
+	// 10 write a numbered line every 20 ms for ever, 5 sleep, 5 write 60
+	// lines and exit with their own code while the daemon is down.
+	var loggers, sleepers, short []string
+	for i := 0; i < 10; i++ {
+		loggers = append(loggers, strings.TrimSpace(d.must("docker", "run", "-d", bb, "sh", "-c", fmt.Sprintf("i=0; while true; do echo L%d-$i; i=$((i+1)); sleep 0.02; done", i))))
+	}
+	for i := 0; i < 5; i++ {
+		sleepers = append(sleepers, strings.TrimSpace(d.must("docker", "run", "-d", bb, "sleep", "1000")))
+	}
+	for i := 0; i < 5; i++ {
+		short = append(short, strings.TrimSpace(d.must("docker", "run", "-d", bb, "sh", "-c", fmt.Sprintf("sleep 1; i=0; while [ $i -lt 60 ]; do echo S%d-$i; i=$((i+1)); sleep 0.01; done; exit %d", i, 10+i))))
+	}
+	// How far the loggers got before the kill.
+	seen := map[string]int{}
+	for i, id := range loggers {
+		seen[id] = seqGap(t, id[:12], fmt.Sprintf("L%d", i), d.must("docker", "logs", id))
+	}
+	d.kill()
+	time.Sleep(4 * time.Second) // short ones finish, loggers keep writing
+	d.start()
+	for _, id := range append(append([]string{}, loggers...), sleepers...) {
+		if out := d.must("docker", "inspect", "-f", "{{.State.Status}} {{.State.Pid}}", id); !strings.HasPrefix(out, "running ") {
+			t.Fatalf("%s after daemon restart: %q", id[:12], out)
+		}
+	}
+	if out := d.must("docker", "ps", "-q"); len(strings.Fields(out)) != 15 {
+		t.Fatalf("docker ps after restart lists %d containers, want 15:\n%s", len(strings.Fields(out)), out)
+	}
+	for i, id := range loggers {
+		n := seqGap(t, id[:12], fmt.Sprintf("L%d", i), d.must("docker", "logs", id))
+		// 4 s down at one line per ~20 ms (plus sh's own time): far more
+		// than 50 lines were written while the daemon was away.
+		if n < seen[id]+50 {
+			t.Fatalf("logger %d: %d lines before the kill, %d after restart", i, seen[id], n)
+		}
+	}
+	for i, id := range short {
+		waitFor(t, func() bool {
+			out, _ := d.docker("inspect", "-f", "{{.State.Status}}", id)
+			return strings.TrimSpace(out) == "exited"
+		})
+		if out := d.must("docker", "inspect", "-f", "{{.State.ExitCode}}", id); strings.TrimSpace(out) != fmt.Sprint(10+i) {
+			t.Fatalf("short %d exit code %q, want %d", i, out, 10+i)
+		}
+		if n := seqGap(t, id[:12], fmt.Sprintf("S%d", i), d.must("docker", "logs", id)); n != 60 {
+			t.Fatalf("short %d: %d log lines, want 60", i, n)
+		}
+		if _, err := d.docker("wait", id); exitCode(err) != 0 {
+			t.Fatalf("docker wait %d: %v", i, err)
+		}
+	}
+	// The survivors are still controllable by the new daemon.
+	d.must("docker", "stop", "-t", "0", loggers[0])
+	if out := d.must("docker", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", loggers[0]); strings.TrimSpace(out) != "exited 137" {
+		t.Fatalf("stop after restart: %q", out)
+	}
+}
+
+// rssKB reads a field (VmRSS, VmHWM) of /proc/<pid>/status in kB.
+func rssKB(t *testing.T, pid int, field string) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, field+":") {
+			n, _ := strconv.Atoi(strings.Fields(l)[1])
+			return n
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+func TestFloodAndEarlyExit(t *testing.T) {
+	dockerCLI(t)
+	requireRegistry(t)
+	d := startDaemon(t)
+	d.must("docker", "pull", bb)
+
+	// 200000 lines of 100 bytes (20 MB) as fast as the container can write,
+	// attached: the client gets every byte, and so does docker logs.
+	const flood = `yes 012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678 | head -c 20000000`
+	out, err := d.docker("run", "--name", "flood", bb, "sh", "-c", flood)
+	if err != nil || len(out) != 20000000 || strings.Count(out, "\n") != 200000 {
+		t.Fatalf("attached flood: %v, %d bytes, %d lines", err, len(out), strings.Count(out, "\n"))
+	}
+	out = d.must("docker", "logs", "flood")
+	if len(out) != 20000000 || strings.Count(out, "\n") != 200000 {
+		t.Fatalf("docker logs of the flood: %d bytes, %d lines", len(out), strings.Count(out, "\n"))
+	}
+	out = d.must("docker", "logs", "--tail", "3", "flood")
+	if strings.Count(out, "\n") != 3 {
+		t.Fatalf("logs --tail 3: %q", out)
+	}
+	// The daemon streams; it does not hold the log in memory.
+	if hwm := rssKB(t, d.cmd.Process.Pid, "VmHWM"); hwm > 150*1024 {
+		t.Fatalf("daemon peak RSS %d kB after a 20 MB log", hwm)
+	}
+
+	// Containers that exit before the client attaches: no hang, right code.
+	for i := 0; i < 20; i++ {
+		if out, err := d.docker("run", "--rm", bb, "true"); err != nil || out != "" {
+			t.Fatalf("run true #%d: %v %q", i, err, out)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		if out, err := d.docker("run", "--rm", bb, "sh", "-c", fmt.Sprintf("echo x%d; exit %d", i, 3+i)); exitCode(err) != 3+i || out != fmt.Sprintf("x%d\n", i) {
+			t.Fatalf("run exit %d: %v %q", 3+i, err, out)
+		}
+	}
+	d.must("docker", "create", "--name", "early", bb, "sh", "-c", "echo hi; exit 3")
+	for i := 0; i < 3; i++ {
+		out, err := d.docker("start", "-a", "early")
+		if exitCode(err) != 3 || out != "hi\n" {
+			t.Fatalf("start -a #%d of an exited container: %v %q", i, err, out)
+		}
+	}
+	if out := d.must("docker", "logs", "early"); out != "hi\nhi\nhi\n" {
+		t.Fatalf("logs of early: %q", out)
+	}
+	d.mustAlive()
+}
+
+func restartCount(d *daemon, id string) (string, int) {
+	out := d.must("docker", "inspect", "-f", "{{.State.Status}} {{.RestartCount}}", id)
+	f := strings.Fields(out)
+	n, _ := strconv.Atoi(f[1])
+	return f[0], n
+}
+
+func TestRestartPolicies(t *testing.T) {
+	dockerCLI(t)
+	requireRegistry(t)
+	d := startDaemon(t)
+	d.must("docker", "pull", bb)
+
+	// on-failure:2: the first run and exactly two restarts.
+	d.must("docker", "run", "-d", "--name", "fail", "--restart", "on-failure:2", bb, "sh", "-c", "echo run; exit 1")
+	waitFor(t, func() bool { st, n := restartCount(d, "fail"); return st == "exited" && n == 2 })
+	time.Sleep(1500 * time.Millisecond) // a third restart would come after 400 ms
+	if st, n := restartCount(d, "fail"); st != "exited" || n != 2 {
+		t.Fatalf("on-failure:2 ended %s with %d restarts", st, n)
+	}
+	if out := d.must("docker", "logs", "fail"); out != "run\nrun\nrun\n" {
+		t.Fatalf("on-failure:2 logs %q", out)
+	}
+	if out := d.must("docker", "inspect", "-f", "{{.State.ExitCode}}", "fail"); strings.TrimSpace(out) != "1" {
+		t.Fatalf("on-failure exit code %q", out)
+	}
+	// on-failure does not restart after success.
+	d.must("docker", "run", "-d", "--name", "ok", "--restart", "on-failure", bb, "true")
+	waitFor(t, func() bool { st, _ := restartCount(d, "ok"); return st == "exited" })
+	time.Sleep(500 * time.Millisecond)
+	if st, n := restartCount(d, "ok"); st != "exited" || n != 0 {
+		t.Fatalf("on-failure after exit 0: %s %d", st, n)
+	}
+
+	// always: restarts after a clean exit.
+	d.must("docker", "run", "-d", "--name", "always", "--restart", "always", bb, "sh", "-c", "echo run; sleep 0.3")
+	waitFor(t, func() bool { _, n := restartCount(d, "always"); return n >= 2 })
+	// docker stop keeps it stopped.
+	d.must("docker", "stop", "always")
+	time.Sleep(1500 * time.Millisecond)
+	if st, _ := restartCount(d, "always"); st != "exited" {
+		t.Fatalf("always after docker stop: %s", st)
+	}
+
+	// always: a container that dies while the daemon is down is restarted
+	// when it comes back.
+	id := strings.TrimSpace(d.must("docker", "run", "-d", "--restart", "always", bb, "sleep", "1000"))
+	pid, _ := strconv.Atoi(strings.TrimSpace(d.must("docker", "inspect", "-f", "{{.State.Pid}}", id)))
+	if pid <= 0 {
+		t.Fatalf("pid %d", pid)
+	}
+	d.kill()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	d.start()
+	waitFor(t, func() bool { st, n := restartCount(d, id); return st == "running" && n >= 1 })
+	if out := d.must("docker", "inspect", "-f", "{{.State.Pid}}", id); strings.TrimSpace(out) == fmt.Sprint(pid) {
+		t.Fatalf("same pid after restart: %s", out)
+	}
+	d.must("docker", "rm", "-f", id)
 }
