@@ -4,13 +4,14 @@
 # podman, and bare `crun run` on a bundle. All with --network none (until the
 # bridge lands). Then 50 × `run -d busybox sleep 100`, 8 at a time; the idle
 # daemon's PSS; the monitor's PSS per container; `ps -a` with 1000 containers.
-#   RUNS (20), PAR_N (50), PAR_P (8), PS_N (1000), SECTIONS ("run parallel memory ps")
+# Section bridge: the default bridge vs --network none per engine.
+#   RUNS (20), PAR_N (50), PAR_P (8), PS_N (1000), SECTIONS ("run bridge parallel memory ps")
 . "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-20}
 PAR_N=${PAR_N:-50}
 PAR_P=${PAR_P:-8}
 PS_N=${PS_N:-1000}
-SECTIONS=${SECTIONS:-run parallel memory ps}
+SECTIONS=${SECTIONS:-run bridge parallel memory ps}
 
 start_berth
 berth() { "$BIN/berth" "$@"; }
@@ -36,6 +37,24 @@ run)
 	have crun && cmds+=(-n "crun (bare)" "crun --root /run/berth-bench-crun run -b $bundle benchc")
 	hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$RESULTS/run.json" "${cmds[@]}" >"$RESULTS/run.txt" 2>&1
 	echo "== run --rm busybox true (median of $RUNS)"; ratios "$RESULTS/run.json"
+	;;
+bridge)
+	# The cost of the default bridge network: run --rm busybox true on the
+	# bridge vs --network none, per engine, all in one hyperfine run.
+	cmds=(-n "berth bridge" "$BIN/berth run --rm $BB true" -n "berth none" "$BIN/berth run --rm --network none $BB true")
+	have docker && $DOCKER info >/dev/null 2>&1 && cmds+=(-n "docker bridge" "$DOCKER run --rm $BB true" -n "docker none" "$DOCKER run --rm --network none $BB true")
+	have podman && cmds+=(-n "podman bridge" "$PODMAN run --rm $BB true" -n "podman none" "$PODMAN run --rm --network none $BB true")
+	hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$RESULTS/bridge.json" "${cmds[@]}" >"$RESULTS/bridge.txt" 2>&1
+	echo "== run --rm busybox true: default bridge vs --network none (median of $RUNS)"; ratios "$RESULTS/bridge.json"
+	python3 - "$RESULTS/bridge.json" <<'PY'
+import json, sys
+m = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
+print(f"{'engine':<8} {'bridge cost ms':>15} {'bridge/none':>12}")
+for e in ("berth", "docker", "podman"):
+    if f"{e} bridge" in m:
+        b, n = m[f"{e} bridge"], m[f"{e} none"]
+        print(f"{e:<8} {(b-n)*1000:>15.1f} {b/n:>11.2f}x")
+PY
 	;;
 parallel)
 	echo "== $PAR_N × run -d busybox sleep 100, $PAR_P at a time"

@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	}
 	// Networks before restore: restore releases the endpoints of containers
 	// that exited while the daemon was down.
-	d.net, err = network.New(ctx, network.Config{DB: db, ExecRoot: cfg.ExecRoot, DefaultBridge: cfg.Bridge, BIP: cfg.BIP, MTU: cfg.MTU, Log: log})
+	d.net, err = d.newNetworkManager(ctx)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("networks: %w", err)

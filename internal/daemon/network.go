@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -13,11 +14,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	apinet "github.com/moby/moby/api/types/network"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/vishvananda/netlink"
 
 	"github.com/berth-dev/berth/internal/api/backend"
 	"github.com/berth-dev/berth/internal/network"
@@ -86,6 +89,49 @@ func netErr(err error) error {
 		}
 	}
 	return err
+}
+
+// newNetworkManager opens the network manager. A fresh data root finding
+// the default bridge left by an earlier daemon (bridges outlive daemons so
+// that containers keep their network) would refuse it; a default bridge
+// with no interface attached serves no container, so it is deleted and the
+// manager retried. One still in use belongs to another running daemon:
+// that is an error (give it --bridge), as with dockerd.
+func (d *Daemon) newNetworkManager(ctx context.Context) (*network.Manager, error) {
+	cfg := network.Config{DB: d.db, ExecRoot: d.cfg.ExecRoot, DefaultBridge: d.cfg.Bridge, BIP: d.cfg.BIP, MTU: d.cfg.MTU, Log: d.log}
+	m, err := network.New(ctx, cfg)
+	if err == nil || !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "already in use on the host") {
+		return m, err
+	}
+	name := d.cfg.Bridge
+	if name == "" {
+		name = "berth0"
+	}
+	br, lerr := netlink.LinkByName(name)
+	if lerr != nil || br.Type() != "bridge" {
+		return nil, err
+	}
+	// Veths of removed containers vanish shortly after their namespaces.
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		links, _ := netlink.LinkList()
+		busy := false
+		for _, l := range links {
+			if l.Attrs().MasterIndex == br.Attrs().Index {
+				busy = true
+			}
+		}
+		if !busy {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w (it has interfaces attached: another berth daemon uses it; give this one --bridge)", err)
+		}
+	}
+	d.log.Info("deleting stale default bridge", "bridge", name)
+	if err := netlink.LinkDel(br); err != nil {
+		return nil, fmt.Errorf("delete stale bridge %s: %w", name, err)
+	}
+	return network.New(ctx, cfg)
 }
 
 // validateNetworking checks a create request's network settings.
