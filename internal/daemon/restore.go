@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 
@@ -22,7 +23,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 		return err
 	}
 	known := map[string]bool{}
-	var exited []*Container
+	var exited, pending, autostart []*Container
 	for _, c := range recs {
 		c.exitCh = make(chan struct{})
 		c.removedCh = make(chan struct{})
@@ -36,13 +37,42 @@ func (d *Daemon) restore(ctx context.Context) error {
 				d.watch(c, p)
 				continue
 			}
+			if c.State.Status == container.StateRestarting {
+				// The exit was recorded (and torn down) before the daemon
+				// died; only the policy's restart is still due.
+				pending = append(pending, c)
+				continue
+			}
 			exited = append(exited, c)
+		case container.StateExited:
+			// docker starts always containers, and unless-stopped ones not
+			// stopped by hand, when the daemon starts.
+			p := c.HostConfig.RestartPolicy.Name
+			if c.HasBeenStarted && (p == container.RestartPolicyAlways || p == container.RestartPolicyUnlessStopped && !c.ManualStop) {
+				autostart = append(autostart, c)
+			}
 		case container.StateRemoving, container.StateDead:
 			c.State.Status = container.StateDead
 		}
 	}
 	for _, c := range exited {
 		d.handleExit(c)
+	}
+	for _, c := range pending {
+		c.restartTimer = time.AfterFunc(0, func() { d.policyRestart(c) })
+	}
+	for _, c := range autostart {
+		go func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.State.Status != container.StateExited {
+				return // started or removed meanwhile
+			}
+			c.ManualStop = false
+			if err := d.startLocked(context.Background(), c); err != nil {
+				d.log.Error("restart policy on daemon start", "id", c.ID, "err", err)
+			}
+		}()
 	}
 	// Snapshots of containers that have no record.
 	_ = d.snaps.Walk(ctx, func(ctx context.Context, info snapshot.Info) error {

@@ -479,6 +479,15 @@ func TestRestartPolicies(t *testing.T) {
 	if pid <= 0 {
 		t.Fatalf("pid %d", pid)
 	}
+	// One that is between two policy restarts when the daemon dies (back-off
+	// 3.2 s after 5 restarts), one always and one unless-stopped stopped by hand.
+	d.must("docker", "run", "-d", "--name", "flap", "--restart", "always", bb, "sh", "-c", "exit 5")
+	waitFor(t, func() bool { st, n := restartCount(d, "flap"); return st == "restarting" && n >= 5 })
+	_, flaps := restartCount(d, "flap")
+	d.must("docker", "run", "-d", "--name", "stopped", "--restart", "always", bb, "sleep", "1000")
+	d.must("docker", "stop", "-t", "0", "stopped")
+	d.must("docker", "run", "-d", "--name", "us", "--restart", "unless-stopped", bb, "sleep", "1000")
+	d.must("docker", "stop", "-t", "0", "us")
 	d.kill()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -488,6 +497,17 @@ func TestRestartPolicies(t *testing.T) {
 	waitFor(t, func() bool { st, n := restartCount(d, id); return st == "running" && n >= 1 })
 	if out := d.must("docker", "inspect", "-f", "{{.State.Pid}}", id); strings.TrimSpace(out) == fmt.Sprint(pid) {
 		t.Fatalf("same pid after restart: %s", out)
+	}
+	// The flapping one keeps its real exit code and goes on restarting.
+	if out := d.must("docker", "inspect", "-f", "{{.State.ExitCode}}/{{.State.Error}}", "flap"); strings.TrimSpace(out) != "5/" {
+		t.Fatalf("flapping container after daemon restart: %q", out)
+	}
+	waitFor(t, func() bool { _, n := restartCount(d, "flap"); return n > flaps })
+	// docker starts a stopped always container with the daemon, not an
+	// unless-stopped one.
+	waitFor(t, func() bool { st, _ := restartCount(d, "stopped"); return st == "running" })
+	if st, _ := restartCount(d, "us"); st != "exited" {
+		t.Fatalf("unless-stopped container stopped by hand is %s after daemon restart", st)
 	}
 	d.must("docker", "rm", "-f", id)
 }
