@@ -125,9 +125,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		db.Close()
 		return nil, err
 	}
-	for _, w := range d.net.Warnings() {
-		log.Warn(w)
-	}
 	return d, nil
 }
 
