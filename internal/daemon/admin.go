@@ -116,16 +116,3 @@ func parseTimeFilter(v string) (time.Time, error) {
 	}
 	return time.Time{}, errMsg(errInvalid, "invalid time filter %q", v)
 }
-
-// ContainerCommit implements backend.ContainerAdminBackend.
-func (d *Daemon) ContainerCommit(ctx context.Context, opts backend.CommitOptions) (container.CommitResponse, error) {
-	return container.CommitResponse{}, errMsg(errdefs.ErrNotImplemented, "commit is not supported by berth yet")
-}
-
-// ContainerChanges implements backend.ContainerInfoBackend.
-func (d *Daemon) ContainerChanges(ctx context.Context, id string) ([]container.FilesystemChange, error) {
-	if _, err := d.ctrs.get(id); err != nil {
-		return nil, err
-	}
-	return nil, errMsg(errdefs.ErrNotImplemented, "diff is not supported by berth yet")
-}

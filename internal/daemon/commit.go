@@ -1,0 +1,305 @@
+package daemon
+
+// docker commit and docker diff: both read the container's writable layer,
+// the overlay upperdir of its snapshot (whiteouts are 0/0 character devices,
+// opaque directories carry trusted.overlay.opaque=y).
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/api/backend"
+	"github.com/berth-dev/berth/internal/archive"
+	bimage "github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/snapshot"
+)
+
+// upperOf returns the writable directory of c's snapshot and its lower
+// directories (top first); ok is false for a native (full copy) snapshot.
+func (d *Daemon) upperOf(ctx context.Context, id string) (upper string, lowers []string, ok bool, err error) {
+	mounts, err := d.snaps.Mounts(ctx, id)
+	if err != nil {
+		return "", nil, false, fmt.Errorf("writable layer of %s: %w", id[:12], err)
+	}
+	dir, wf, parents, ok := snapshot.ApplyTarget(mounts)
+	if !ok || wf != archive.Overlay {
+		return "", nil, false, nil
+	}
+	return dir, parents, true, nil
+}
+
+// ContainerChanges implements backend.ContainerInfoBackend: an upperdir
+// walk. A whiteout is Deleted; a name absent from every lower layer is
+// Added, else Modified; an opaque directory that hid a lower one is
+// Modified and its entries Added; each changed path's directories are
+// Modified.
+func (d *Daemon) ContainerChanges(ctx context.Context, id string) ([]container.FilesystemChange, error) {
+	c, err := d.ctrs.get(id)
+	if err != nil {
+		return nil, err
+	}
+	upper, lowers, ok, err := d.upperOf(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errMsg(errdefs.ErrNotImplemented, "diff needs the overlay snapshotter")
+	}
+	kinds := map[string]container.ChangeType{}
+	inLower := func(rel string) bool {
+		for _, l := range lowers {
+			if _, err := os.Lstat(filepath.Join(l, rel)); err == nil {
+				return true
+			}
+		}
+		return false
+	}
+	var opaque []string // opaque directories seen: their entries are new
+	underOpaque := func(rel string) bool {
+		for _, o := range opaque {
+			if strings.HasPrefix(rel, o+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	err = filepath.WalkDir(upper, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(upper, p)
+		if rel == "." {
+			return nil
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return nil // gone meanwhile
+		}
+		abs := "/" + filepath.ToSlash(rel)
+		switch {
+		case st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0:
+			kinds[abs] = container.ChangeDelete
+		case !underOpaque(rel) && inLower(rel):
+			kinds[abs] = container.ChangeModify
+		default:
+			kinds[abs] = container.ChangeAdd
+		}
+		if de.IsDir() {
+			v := make([]byte, 1)
+			if n, err := unix.Lgetxattr(p, "trusted.overlay.opaque", v); err == nil && n == 1 && v[0] == 'y' {
+				opaque = append(opaque, rel)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("diff %s: %w", c.ID[:12], err)
+	}
+	for p := range kinds {
+		for dir := filepath.Dir(p); dir != "/"; dir = filepath.Dir(dir) {
+			if _, ok := kinds[dir]; !ok {
+				kinds[dir] = container.ChangeModify
+			}
+		}
+	}
+	out := make([]container.FilesystemChange, 0, len(kinds))
+	for p, k := range kinds {
+		out = append(out, container.FilesystemChange{Path: p, Kind: k})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+// ContainerCommit implements backend.ContainerAdminBackend. The new layer
+// is the upperdir as a tar (whiteouts as .wh. entries); the config is the
+// image's overlaid with the container's, then opts.Config, then
+// opts.Changes. A running container is paused meanwhile unless
+// opts.Pause is false.
+func (d *Daemon) ContainerCommit(ctx context.Context, opts backend.CommitOptions) (container.CommitResponse, error) {
+	c, err := d.ctrs.get(opts.Container)
+	if err != nil {
+		return container.CommitResponse{}, err
+	}
+	var ref string
+	if opts.Repo != "" {
+		ref = opts.Repo
+		if opts.Tag != "" {
+			ref += ":" + opts.Tag
+		}
+	} else if opts.Tag != "" {
+		return container.CommitResponse{}, errMsg(errdefs.ErrInvalidArgument, "invalid reference format: repository name must be given with a tag")
+	}
+	c.mu.Lock()
+	imgID, ctrCfg := c.Image, c.Config
+	status := c.State.Status
+	c.mu.Unlock()
+	img, err := d.images.Get(ctx, imgID)
+	if err != nil {
+		return container.CommitResponse{}, fmt.Errorf("image of container %s: %w", c.ID[:12], err)
+	}
+	cfg := img.Config.Config
+	// Copies: the merge below must not write into the image's own.
+	cfg.Env = append([]string(nil), cfg.Env...)
+	cfg.ExposedPorts = maps.Clone(cfg.ExposedPorts)
+	cfg.Volumes = maps.Clone(cfg.Volumes)
+	cfg.Labels = maps.Clone(cfg.Labels)
+	mergeConfig(&cfg, ctrCfg)
+	mergeConfig(&cfg, opts.Config)
+	if err := bimage.ApplyChanges(&cfg, opts.Changes); err != nil {
+		return container.CommitResponse{}, err
+	}
+
+	if opts.Pause && status == container.StateRunning {
+		if err := d.ContainerPause(ctx, c.ID); err == nil {
+			defer func() { _ = d.ContainerUnpause(context.WithoutCancel(ctx), c.ID) }()
+		}
+	}
+
+	upper, _, ok, err := d.upperOf(ctx, c.ID)
+	if err != nil {
+		return container.CommitResponse{}, err
+	}
+	var layer io.ReadCloser
+	if ok {
+		pr, pw := io.Pipe()
+		go func() {
+			pw.CloseWithError(archive.WriteTar(ctx, upper, pw, archive.TarOptions{Whiteout: archive.Overlay}))
+		}()
+		layer = pr
+	} else {
+		// Native snapshot: diff the full copy against a view of the image.
+		layer, err = d.nativeDiff(ctx, c.ID, string(img.TopLayer()))
+		if err != nil {
+			return container.CommitResponse{}, err
+		}
+	}
+	defer layer.Close()
+	createdBy := ""
+	if ctrCfg != nil {
+		p, args := commandOf(ctrCfg, img.Config.Config)
+		createdBy = strings.TrimSpace(p + " " + strings.Join(args, " "))
+	}
+	newImg, err := d.images.Commit(ctx, layer, bimage.CommitOptions{
+		Parent: imgID, Ref: ref, Config: cfg, Author: opts.Author, Comment: opts.Comment, CreatedBy: createdBy,
+	})
+	if err != nil {
+		return container.CommitResponse{}, err
+	}
+	d.containerEvent(c, events.ActionCommit, map[string]string{"comment": opts.Comment})
+	return container.CommitResponse{ID: newImg.ID.String()}, nil
+}
+
+// nativeDiff tars the difference between a native snapshot and a
+// read-only view of its parent.
+func (d *Daemon) nativeDiff(ctx context.Context, id, parent string) (io.ReadCloser, error) {
+	mounts, err := d.snaps.Mounts(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	dir, _, _, ok := snapshot.ApplyTarget(mounts)
+	if !ok {
+		return nil, errMsg(errdefs.ErrNotImplemented, "commit: unsupported snapshot mounts")
+	}
+	key := "commit-view-" + id
+	_ = d.snaps.Remove(ctx, key)
+	var parentDir string
+	if parent != "" {
+		vm, err := d.snaps.View(ctx, key, parent, nil)
+		if err != nil {
+			return nil, err
+		}
+		if len(vm) != 1 || vm[0].Type != "bind" {
+			_ = d.snaps.Remove(ctx, key)
+			return nil, errMsg(errdefs.ErrNotImplemented, "commit: unsupported view mounts")
+		}
+		parentDir = vm[0].Source
+	} else {
+		empty, err := os.MkdirTemp(filepath.Join(d.cfg.DataRoot, "tmp"), "empty-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.Remove(empty)
+		parentDir = empty
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		err := archive.WriteTar(ctx, dir, pw, archive.TarOptions{Parent: parentDir})
+		if parent != "" {
+			_ = d.snaps.Remove(context.WithoutCancel(ctx), key)
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr, nil
+}
+
+// mergeConfig overlays the set fields of c on an image config, as docker
+// merges a container's config with its image's.
+func mergeConfig(dst *ocispec.ImageConfig, c *container.Config) {
+	if c == nil {
+		return
+	}
+	if c.User != "" {
+		dst.User = c.User
+	}
+	if c.WorkingDir != "" {
+		dst.WorkingDir = c.WorkingDir
+	}
+	if c.StopSignal != "" {
+		dst.StopSignal = c.StopSignal
+	}
+	switch {
+	case len(c.Entrypoint) == 1 && c.Entrypoint[0] == "":
+		dst.Entrypoint, dst.Cmd = nil, c.Cmd
+	case len(c.Entrypoint) > 0:
+		dst.Entrypoint, dst.Cmd = c.Entrypoint, c.Cmd
+	case len(c.Cmd) > 0:
+		dst.Cmd = c.Cmd
+	}
+	for _, kv := range c.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		replaced := false
+		for i, e := range dst.Env {
+			if ek, _, _ := strings.Cut(e, "="); ek == k {
+				dst.Env[i], replaced = kv, true
+				break
+			}
+		}
+		if !replaced {
+			dst.Env = append(dst.Env, kv)
+		}
+	}
+	for p := range c.ExposedPorts {
+		if dst.ExposedPorts == nil {
+			dst.ExposedPorts = map[string]struct{}{}
+		}
+		dst.ExposedPorts[p.String()] = struct{}{}
+	}
+	for v := range c.Volumes {
+		if dst.Volumes == nil {
+			dst.Volumes = map[string]struct{}{}
+		}
+		dst.Volumes[v] = struct{}{}
+	}
+	for k, v := range c.Labels {
+		if dst.Labels == nil {
+			dst.Labels = map[string]string{}
+		}
+		dst.Labels[k] = v
+	}
+}
