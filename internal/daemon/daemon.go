@@ -173,7 +173,7 @@ func (d *Daemon) Close() error {
 	d.cancel()
 	d.wg.Wait()
 	d.events.close()
-	d.net.Close()
+	d.closeNetworks(context.Background())
 	return d.db.Close()
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/google/nftables"
 	"github.com/moby/moby/api/types/container"
 	apinet "github.com/moby/moby/api/types/network"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -99,11 +100,14 @@ func netErr(err error) error {
 // that is an error (give it --bridge), as with dockerd.
 func (d *Daemon) newNetworkManager(ctx context.Context) (*network.Manager, error) {
 	cfg := network.Config{DB: d.db, ExecRoot: d.cfg.ExecRoot, DefaultBridge: d.cfg.Bridge, BIP: d.cfg.BIP, MTU: d.cfg.MTU, Log: d.log}
+	if d.ephemeralNet() {
+		cfg.DefaultBridge, cfg.Table = d.netScope(), d.netScope()
+	}
 	m, err := network.New(ctx, cfg)
 	if err == nil || !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "already in use on the host") {
 		return m, err
 	}
-	name := d.cfg.Bridge
+	name := cfg.DefaultBridge
 	if name == "" {
 		name = "berth0"
 	}
@@ -132,6 +136,50 @@ func (d *Daemon) newNetworkManager(ctx context.Context) (*network.Manager, error
 		return nil, fmt.Errorf("delete stale bridge %s: %w", name, err)
 	}
 	return network.New(ctx, cfg)
+}
+
+// ephemeralNet: a daemon on a non-default exec root with no --bridge (tests,
+// benchmarks, several daemons on one host) gets its own default bridge and
+// nftables table, both named netScope(), so that daemons never take over
+// each other's bridge, veths or rules; and it deletes them when it stops
+// with nothing attached (closeNetworks), so such daemons leave nothing behind.
+func (d *Daemon) ephemeralNet() bool {
+	return d.cfg.Bridge == "" && filepath.Clean(d.cfg.ExecRoot) != "/run/berth"
+}
+
+// netScope is "berth-" and 6 hex digits of the exec root's hash (a device
+// name has at most 15 bytes).
+func (d *Daemon) netScope() string {
+	h := sha256.Sum256([]byte(filepath.Clean(d.cfg.ExecRoot)))
+	return "berth-" + hex.EncodeToString(h[:3])
+}
+
+// closeNetworks closes the manager; an ephemeral daemon with no endpoint
+// left also deletes its bridges and its tables (the next daemon on the same
+// roots recreates them from the store).
+func (d *Daemon) closeNetworks(ctx context.Context) {
+	nets := d.net.List(ctx)
+	idle := true
+	for _, n := range nets {
+		if eps, _ := d.net.Endpoints(ctx, n.ID); len(eps) > 0 {
+			idle = false
+		}
+	}
+	d.net.Close()
+	if !d.ephemeralNet() || !idle {
+		return
+	}
+	for _, n := range nets {
+		if l, err := netlink.LinkByName(n.Bridge); err == nil && l.Type() == "bridge" {
+			_ = netlink.LinkDel(l)
+		}
+	}
+	if c, err := nftables.New(); err == nil {
+		for _, fam := range []nftables.TableFamily{nftables.TableFamilyIPv4, nftables.TableFamilyIPv6} {
+			c.DelTable(&nftables.Table{Name: d.netScope(), Family: fam})
+			_ = c.Flush() // a missing table is not an error here
+		}
+	}
 }
 
 // validateNetworking checks a create request's network settings.

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -54,8 +55,19 @@ func httpGet(t *testing.T, url string) string {
 	return ""
 }
 
-func nftTable(t *testing.T) string {
-	out, _ := exec.Command("nft", "list", "table", "ip", "berth").CombinedOutput()
+// defaultBridge is the test daemon's default bridge device. A daemon on a
+// non-default exec root names its bridge and its nftables table alike
+// ("berth-<hash>"), so that concurrent test daemons never share them.
+func defaultBridge(d *daemon) string {
+	return strings.TrimSpace(d.must("docker", "network", "inspect", "-f", `{{index .Options "com.docker.network.bridge.name"}}`, "bridge"))
+}
+
+func nftTable(t *testing.T, br string) string {
+	table := br
+	if br == "berth0" {
+		table = "berth"
+	}
+	out, _ := exec.Command("nft", "list", "table", "ip", table).CombinedOutput()
 	return string(out)
 }
 
@@ -72,6 +84,7 @@ func TestNetworkPublishedPortAndRestart(t *testing.T) {
 	requireNft(t)
 	d := startDaemon(t)
 	d.must("docker", "pull", "-q", bb)
+	dbr := defaultBridge(d)
 
 	port := freePort(t)
 	id := strings.TrimSpace(d.must("docker", "run", "-d", "--name", "web", "-p", "127.0.0.1:"+strconv.Itoa(port)+":80", bb, "sh", "-c", httpdCmd))
@@ -93,8 +106,8 @@ func TestNetworkPublishedPortAndRestart(t *testing.T) {
 	if nw := d.must("docker", "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}} {{end}}", "web"); strings.TrimSpace(nw) != "bridge="+ip {
 		t.Fatalf("inspect Networks: %q", nw)
 	}
-	if !strings.Contains(nftTable(t), strconv.Itoa(port)) {
-		t.Fatalf("no rule for port %d:\n%s", port, nftTable(t))
+	if !strings.Contains(nftTable(t, dbr), strconv.Itoa(port)) {
+		t.Fatalf("no rule for port %d:\n%s", port, nftTable(t, dbr))
 	}
 	// -P publishes every EXPOSEd port on a random host port.
 	d.must("docker", "run", "-d", "--name", "webp", "--expose", "80", "-P", bb, "sh", "-c", httpdCmd)
@@ -136,10 +149,10 @@ func TestNetworkPublishedPortAndRestart(t *testing.T) {
 
 	// Removal leaves no rule and no veth behind.
 	d.must("docker", "rm", "-f", id)
-	if tbl := nftTable(t); strings.Contains(tbl, strconv.Itoa(port)) {
+	if tbl := nftTable(t, dbr); strings.Contains(tbl, strconv.Itoa(port)) {
 		t.Fatalf("rule for port %d left after removal:\n%s", port, tbl)
 	}
-	if ports := bridgePorts(t, "berth0"); strings.TrimSpace(ports) != "" {
+	if ports := bridgePorts(t, dbr); strings.TrimSpace(ports) != "" {
 		t.Fatalf("veths left on berth0:\n%s", ports)
 	}
 }
@@ -150,6 +163,7 @@ func TestNetworkUserNetworksDNSAndErrors(t *testing.T) {
 	requireNft(t)
 	d := startDaemon(t)
 	d.must("docker", "pull", "-q", bb)
+	dbr := defaultBridge(d)
 
 	d.must("docker", "network", "create", "--subnet", "10.231.0.0/24", "--label", "berth.test=1", "bt-n1")
 	if out := d.must("docker", "network", "ls", "--format", "{{.Name}} {{.Driver}}"); !strings.Contains(out, "bt-n1 bridge") || !strings.Contains(out, "bridge bridge") {
@@ -221,7 +235,7 @@ func TestNetworkUserNetworksDNSAndErrors(t *testing.T) {
 	if out, _ := exec.Command("ip", "link", "show", br).CombinedOutput(); !strings.Contains(string(out), "does not exist") {
 		t.Fatalf("bridge %s left:\n%s", br, out)
 	}
-	if tbl := nftTable(t); strings.Contains(tbl, "10.231.0.") || strings.Contains(tbl, br) {
+	if tbl := nftTable(t, dbr); strings.Contains(tbl, "10.231.0.") || strings.Contains(tbl, br) {
 		t.Fatalf("rules of removed network left:\n%s", tbl)
 	}
 	if out, _ := exec.Command("ip", "-o", "link", "show", "type", "veth").CombinedOutput(); strings.Contains(string(out), "master "+br) {
@@ -229,6 +243,17 @@ func TestNetworkUserNetworksDNSAndErrors(t *testing.T) {
 	}
 	if out := d.must("docker", "info", "--format", "{{json .Warnings}}"); strings.Contains(nftForwardPolicy(), "policy drop") && !strings.Contains(out, "FORWARD") {
 		t.Fatalf("info lacks the FORWARD warning: %s", out)
+	}
+	// A test daemon stopping with nothing attached leaves no bridge or table.
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	_ = d.cmd.Wait()
+	if dbr != "berth0" {
+		if out, _ := exec.Command("ip", "link", "show", dbr).CombinedOutput(); !strings.Contains(string(out), "does not exist") {
+			t.Fatalf("default bridge %s left after the daemon stopped:\n%s", dbr, out)
+		}
+		if tbl := nftTable(t, dbr); strings.Contains(tbl, "chain") {
+			t.Fatalf("table %s left after the daemon stopped:\n%s", dbr, tbl)
+		}
 	}
 }
 
