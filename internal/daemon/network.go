@@ -270,6 +270,8 @@ func (d *Daemon) connectNetworks(ctx context.Context, c *Container, img ocispec.
 	if !attachesToBridge(mode) {
 		return nil
 	}
+	start := time.Now()
+	defer func() { d.log.Debug("networks attached", "container", c.ID[:12], "took", time.Since(start)) }()
 	ports, err := network.BindingsFromAPI(hostBindings(c.HostConfig.PortBindings), c.HostConfig.PublishAllPorts, exposedPorts(c, img))
 	if err != nil {
 		return netErr(err)
@@ -339,7 +341,9 @@ func (c *Container) hostname() string {
 // records; the namespace removal that follows deletes its veths.
 func (d *Daemon) releaseNetworks(ctx context.Context, c *Container) {
 	if d.net != nil && attachesToBridge(c.networkMode()) {
+		start := time.Now()
 		_ = d.net.Release(ctx, c.ID)
+		d.log.Debug("networks released", "container", c.ID[:12], "took", time.Since(start))
 	}
 }
 
