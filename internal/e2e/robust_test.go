@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,6 +24,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+
+	"github.com/berth-dev/berth/internal/testutil"
 )
 
 // api sends one raw request to the daemon and returns status and body.
@@ -59,6 +62,17 @@ func apiMessage(t *testing.T, body string) string {
 	return e.Message
 }
 
+// startOwnBridge starts a daemon with its own default bridge device, so that
+// it runs beside other test daemons (one bridge device has one owner), and
+// deletes that device afterwards.
+func startOwnBridge(t *testing.T) *daemon {
+	t.Helper()
+	testutil.RequireRoot(t)
+	br := fmt.Sprintf("brt%d", time.Now().UnixNano()%1e9)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", br).Run() })
+	return startDaemon(t, "--bridge", br)
+}
+
 func (d *daemon) mustAlive() {
 	d.t.Helper()
 	if code, body := d.api("GET", "/_ping", ""); code != 200 || body != "OK" {
@@ -69,7 +83,7 @@ func (d *daemon) mustAlive() {
 func TestBadInput(t *testing.T) {
 	dockerCLI(t)
 	requireRegistry(t)
-	d := startDaemon(t)
+	d := startOwnBridge(t)
 	d.must("docker", "pull", bb)
 
 	// Malformed JSON: 400 with the decoder's message, daemon stays up.
@@ -181,7 +195,7 @@ func cgroupDirs(id string) []string {
 func TestHundredClients(t *testing.T) {
 	dockerCLI(t)
 	requireRegistry(t)
-	d := startDaemon(t)
+	d := startOwnBridge(t)
 	d.must("docker", "pull", bb)
 	// One warm-up run so lazily opened daemon files count in the baseline.
 	d.must("docker", "run", "--rm", bb, "true")
@@ -302,7 +316,7 @@ func seqGap(t *testing.T, name, prefix, out string) int {
 func TestDaemonKilledTwentyContainers(t *testing.T) {
 	dockerCLI(t)
 	requireRegistry(t)
-	d := startDaemon(t)
+	d := startOwnBridge(t)
 	d.must("docker", "pull", bb)
 	// 10 write a numbered line every 20 ms for ever, 5 sleep, 5 write 60
 	// lines and exit with their own code while the daemon is down.
@@ -381,7 +395,7 @@ func rssKB(t *testing.T, pid int, field string) int {
 func TestFloodAndEarlyExit(t *testing.T) {
 	dockerCLI(t)
 	requireRegistry(t)
-	d := startDaemon(t)
+	d := startOwnBridge(t)
 	d.must("docker", "pull", bb)
 
 	// 200000 lines of 100 bytes (20 MB) as fast as the container can write,
@@ -438,7 +452,7 @@ func restartCount(d *daemon, id string) (string, int) {
 func TestRestartPolicies(t *testing.T) {
 	dockerCLI(t)
 	requireRegistry(t)
-	d := startDaemon(t)
+	d := startOwnBridge(t)
 	d.must("docker", "pull", bb)
 
 	// on-failure:2: the first run and exactly two restarts.
