@@ -20,6 +20,16 @@ import (
 func (d *Daemon) writeEtcFiles(c *Container) (hostname, hosts, resolv string, err error) {
 	ctx := context.Background()
 	dir := d.containerDir(c.ID)
+	// --network container:<x> shares x's network, so its files, as docker does.
+	if mode := c.networkMode(); strings.HasPrefix(mode, "container:") {
+		if other, gerr := d.ctrs.get(strings.TrimPrefix(mode, "container:")); gerr == nil && other.ID != c.ID {
+			odir := d.containerDir(other.ID)
+			hostname, hosts, resolv = filepath.Join(odir, "hostname"), filepath.Join(odir, "hosts"), filepath.Join(odir, "resolv.conf")
+			if _, serr := os.Stat(hosts); serr == nil {
+				return hostname, hosts, resolv, nil
+			}
+		}
+	}
 	hostMode := c.networkMode() == "host"
 	name := c.hostname()
 	if hostMode && c.Config.Hostname == "" {

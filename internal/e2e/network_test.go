@@ -197,6 +197,11 @@ func TestNetworkUserNetworksDNSAndErrors(t *testing.T) {
 	if !strings.Contains(out, "nameserver 127.0.0.11") || strings.Count(out, "Address: 10.231.0.50") != 3 {
 		t.Fatalf("name resolution on a user network:\n%s", out)
 	}
+	// --network container:<x> shares x's network and its etc files.
+	out = d.must("docker", "run", "--rm", "--network", "container:other", bb, "sh", "-c", "cat /etc/resolv.conf; ip -4 -o addr show eth0")
+	if !strings.Contains(out, "nameserver 127.0.0.11") || !strings.Contains(out, "10.231.0.50/24") {
+		t.Fatalf("--network container:other:\n%s", out)
+	}
 	// --dns, --dns-search, --add-host, --hostname on the default bridge.
 	out = d.must("docker", "run", "--rm", "--dns", "192.0.2.53", "--dns-search", "example.test", "--add-host", "h1:192.0.2.7", "--hostname", "hh", bb, "sh", "-c", "cat /etc/resolv.conf /etc/hosts; hostname")
 	for _, want := range []string{"nameserver 192.0.2.53", "search example.test", "192.0.2.7\th1", "\thh\n", "hh\n"} {
