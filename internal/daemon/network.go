@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/google/nftables"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	apinet "github.com/moby/moby/api/types/network"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/vishvananda/netlink"
@@ -310,9 +311,11 @@ func (d *Daemon) connectNetworks(ctx context.Context, c *Container, img ocispec.
 				}
 			}
 		}
-		if _, err := d.net.Connect(ctx, n, e); err != nil {
+		ep, err := d.net.Connect(ctx, n, e)
+		if err != nil {
 			return netErr(err)
 		}
+		d.publish(events.NetworkEventType, events.ActionConnect, ep.NetworkID, map[string]string{"name": d.networkName(ctx, ep.NetworkID), "type": "bridge", "container": c.ID})
 	}
 	return nil
 }
@@ -342,7 +345,11 @@ func (c *Container) hostname() string {
 func (d *Daemon) releaseNetworks(ctx context.Context, c *Container) {
 	if d.net != nil && attachesToBridge(c.networkMode()) {
 		start := time.Now()
+		eps := d.net.ContainerEndpoints(ctx, c.ID)
 		_ = d.net.Release(ctx, c.ID)
+		for _, ep := range eps {
+			d.publish(events.NetworkEventType, events.ActionDisconnect, ep.NetworkID, map[string]string{"name": d.networkName(ctx, ep.NetworkID), "type": "bridge", "container": c.ID})
+		}
 		d.log.Debug("networks released", "container", c.ID[:12], "took", time.Since(start))
 	}
 }
@@ -592,6 +599,7 @@ func (d *Daemon) NetworkCreate(ctx context.Context, req apinet.CreateRequest) (a
 	if err != nil {
 		return apinet.CreateResponse{}, netErr(err)
 	}
+	d.publish(events.NetworkEventType, events.ActionCreate, n.ID, map[string]string{"name": n.Name, "type": "bridge"})
 	return apinet.CreateResponse{ID: n.ID}, nil
 }
 
@@ -603,7 +611,12 @@ func (d *Daemon) NetworkRemove(ctx context.Context, id string) error {
 		}
 		return errMsg(errdefs.ErrNotFound, "network %s not found", id)
 	}
-	return netErr(d.net.RemoveNetwork(ctx, id))
+	n, _ := d.net.Get(ctx, id)
+	if err := d.net.RemoveNetwork(ctx, id); err != nil {
+		return netErr(err)
+	}
+	d.publish(events.NetworkEventType, events.ActionDestroy, n.ID, map[string]string{"name": n.Name, "type": "bridge"})
+	return nil
 }
 
 // NetworkPrune implements backend.NetworkBackend: user networks without
@@ -674,6 +687,7 @@ func (d *Daemon) NetworkConnect(ctx context.Context, id string, req apinet.Conne
 			return netErr(err)
 		}
 		d.refreshEtcHosts(ctx, c)
+		d.publish(events.NetworkEventType, events.ActionConnect, n.ID, map[string]string{"name": n.Name, "type": "bridge", "container": c.ID})
 	}
 	settings[n.Name] = &apinet.EndpointSettings{Aliases: es.Aliases, IPAMConfig: es.IPAMConfig}
 	return d.saveNetworking(c.ID, settings)
@@ -712,6 +726,7 @@ func (d *Daemon) NetworkDisconnect(ctx context.Context, id string, req apinet.Di
 			return netErr(err)
 		}
 		d.refreshEtcHosts(ctx, c)
+		d.publish(events.NetworkEventType, events.ActionDisconnect, n.ID, map[string]string{"name": n.Name, "type": "bridge", "container": c.ID})
 	}
 	delete(settings, n.Name)
 	return d.saveNetworking(c.ID, settings)
