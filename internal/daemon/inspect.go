@@ -198,7 +198,7 @@ func (d *Daemon) matches(c *Container, f backend.Filters, all bool, before, sinc
 			return false
 		}
 	}
-	if f.Has("network") && !f.ExactMatch("network", c.networkMode()) {
+	if !d.matchNetworkFilters(c, f) {
 		return false
 	}
 	if f.Has("isolation") && !f.ExactMatch("isolation", "default") {
@@ -210,8 +210,8 @@ func (d *Daemon) matches(c *Container, f backend.Filters, all bool, before, sinc
 	if f.Has("health") && !f.ExactMatch("health", "none") {
 		return false
 	}
-	if f.Has("volume") || f.Has("publish") || f.Has("expose") {
-		return false // berth has no volumes or published ports yet
+	if f.Has("volume") {
+		return false // berth has no volumes yet
 	}
 	return true
 }

@@ -449,6 +449,70 @@ func (d *Daemon) networkSettings(ctx context.Context, c *Container) (apinet.Port
 	return ports, nets, summary
 }
 
+// matchNetworkFilters applies ps's network (name or ID of any of the
+// container's networks), publish and expose filters ("80", "80/tcp",
+// "8000-8080/udp"); c.mu is held.
+func (d *Daemon) matchNetworkFilters(c *Container, f backend.Filters) bool {
+	if !f.Has("network") && !f.Has("publish") && !f.Has("expose") {
+		return true
+	}
+	ctx := context.Background()
+	if f.Has("network") {
+		names := []string{c.networkMode()}
+		for n := range d.loadNetworking(c.ID) {
+			names = append(names, n)
+		}
+		ok := false
+		for _, v := range f.Get("network") {
+			for _, n := range names {
+				if v == n {
+					ok = true
+				} else if nw, err := d.net.Get(ctx, n); err == nil && (v == nw.Name || strings.HasPrefix(nw.ID, v)) {
+					ok = true
+				}
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	_, _, ports := d.networkSettings(ctx, c)
+	inRange := func(spec string, port uint16, proto string) bool {
+		r, p, hasProto := strings.Cut(spec, "/")
+		if hasProto && p != proto {
+			return false
+		}
+		lo, hi, isRange := strings.Cut(r, "-")
+		if !isRange {
+			hi = lo
+		}
+		l, err1 := strconv.ParseUint(lo, 10, 16)
+		h, err2 := strconv.ParseUint(hi, 10, 16)
+		return err1 == nil && err2 == nil && uint64(port) >= l && uint64(port) <= h
+	}
+	for term, public := range map[string]bool{"publish": true, "expose": false} {
+		if !f.Has(term) {
+			continue
+		}
+		ok := false
+		for _, v := range f.Get(term) {
+			for _, p := range ports {
+				port := p.PrivatePort
+				if public {
+					port = p.PublicPort
+				}
+				if port != 0 && inRange(v, port, p.Type) {
+					ok = true
+				}
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // Pseudo-networks docker lists beside the bridges; they have no endpoints
 // the manager tracks. Their IDs are stable hashes of their names.
 var pseudoNetworks = []string{"host", "none"}

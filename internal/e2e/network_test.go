@@ -98,6 +98,9 @@ func TestNetworkPublishedPortAndRestart(t *testing.T) {
 	if out := d.must("docker", "ps", "--format", "{{.Ports}}"); !strings.Contains(out, "127.0.0.1:"+strconv.Itoa(port)+"->80/tcp") {
 		t.Fatalf("ps ports: %q", out)
 	}
+	if out := d.must("docker", "ps", "--filter", "publish="+strconv.Itoa(port), "--filter", "expose=80/tcp", "--filter", "network=bridge", "--format", "{{.Names}}"); strings.TrimSpace(out) != "web" {
+		t.Fatalf("ps --filter publish/expose/network: %q", out)
+	}
 	ip := strings.TrimSpace(d.must("docker", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"))
 	addr, err := netip.ParseAddr(ip)
 	if err != nil || !addr.Is4() || !addr.IsPrivate() {
