@@ -235,8 +235,10 @@ func (d *Daemon) ContainerArchivePath(ctx context.Context, id, p string) (io.Rea
 	if name == "/" || strings.HasSuffix(p, "/.") || p == "." {
 		name = "."
 	}
+	c.mu.Lock()
 	d.containerEvent(c, events.ActionArchivePath, map[string]string{"path": p})
-	return streamTar(ctx, func(t *fdTar) error { return t.add(fd, name) }, release), st, nil
+	c.mu.Unlock()
+	return streamTar(ctx, false, func(t *fdTar) error { return t.add(fd, name) }, release), st, nil
 }
 
 // ContainerExport implements backend.ArchiveBackend.
@@ -249,18 +251,20 @@ func (d *Daemon) ContainerExport(ctx context.Context, id string) (io.ReadCloser,
 	if err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
 	d.containerEvent(c, events.ActionExport, nil)
-	return streamTar(ctx, func(t *fdTar) error { return t.children(rootfd, "") }, release), nil
+	c.mu.Unlock()
+	return streamTar(ctx, false, func(t *fdTar) error { return t.children(rootfd, "") }, release), nil
 }
 
 // streamTar runs write on a goroutine into a pipe; closing the reader stops
 // it, and release runs when it is done.
-func streamTar(ctx context.Context, write func(*fdTar) error, release func()) io.ReadCloser {
+func streamTar(ctx context.Context, overlay bool, write func(*fdTar) error, release func()) io.ReadCloser {
 	pr, pw := io.Pipe()
 	go func() {
 		defer release()
 		// Not the request's ctx: the copy ends when the reader is closed.
-		t := &fdTar{ctx: context.WithoutCancel(ctx), tw: tar.NewWriter(pw), links: map[[2]uint64]string{}, buf: make([]byte, 256<<10)}
+		t := &fdTar{ctx: context.WithoutCancel(ctx), tw: tar.NewWriter(pw), links: map[[2]uint64]string{}, buf: make([]byte, 256<<10), overlay: overlay}
 		err := write(t)
 		if err == nil {
 			err = t.tw.Close()
@@ -278,6 +282,34 @@ type fdTar struct {
 	tw    *tar.Writer
 	links map[[2]uint64]string
 	buf   []byte
+	// overlay reads the tree as an overlay upperdir: 0/0 character
+	// devices and opaque directories become .wh. entries (commit).
+	overlay bool
+}
+
+const opaqueXattr = "trusted.overlay.opaque"
+
+// xattrs adds fd's extended attributes (but overlay's own) to hdr.
+func xattrs(fd int, hdr *tar.Header) {
+	buf := make([]byte, 4096)
+	n, err := unix.Flistxattr(fd, buf)
+	if err != nil || n == 0 {
+		return
+	}
+	for _, k := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
+		if k == "" || strings.HasPrefix(k, "trusted.overlay.") {
+			continue
+		}
+		v := make([]byte, 64<<10)
+		m, err := unix.Fgetxattr(fd, k, v)
+		if err != nil {
+			continue
+		}
+		if hdr.PAXRecords == nil {
+			hdr.PAXRecords = map[string]string{}
+		}
+		hdr.PAXRecords["SCHILY.xattr."+k] = string(v[:m])
+	}
 }
 
 // add writes the node fd (O_PATH, not followed) as name, recursively; it
@@ -299,11 +331,29 @@ func (t *fdTar) add(fd int, name string) error {
 		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec),
 		Format:  tar.FormatPAX,
 	}
+	if t.overlay && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0 {
+		dir, base := path.Split(name)
+		return t.tw.WriteHeader(&tar.Header{Name: dir + ".wh." + base, Typeflag: tar.TypeReg, Mode: 0o600, ModTime: hdr.ModTime, Format: tar.FormatPAX})
+	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		hdr.Typeflag, hdr.Name = tar.TypeDir, name+"/"
+		opaque := false
+		if dfd, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			xattrs(dfd, hdr)
+			v := make([]byte, 1)
+			if n, err := unix.Fgetxattr(dfd, opaqueXattr, v); t.overlay && err == nil && n == 1 && v[0] == 'y' {
+				opaque = true
+			}
+			unix.Close(dfd)
+		}
 		if err := t.tw.WriteHeader(hdr); err != nil {
 			return err
+		}
+		if opaque {
+			if err := t.tw.WriteHeader(&tar.Header{Name: name + "/.wh..wh..opq", Typeflag: tar.TypeReg, Mode: 0o600, ModTime: hdr.ModTime, Format: tar.FormatPAX}); err != nil {
+				return err
+			}
 		}
 		return t.children(fd, name+"/")
 	case unix.S_IFREG:
@@ -322,6 +372,7 @@ func (t *fdTar) add(fd int, name string) error {
 			return fmt.Errorf("open %s: %w", name, err)
 		}
 		defer f.Close()
+		xattrs(int(f.Fd()), hdr)
 		if err := t.tw.WriteHeader(hdr); err != nil {
 			return err
 		}
@@ -447,7 +498,9 @@ func (d *Daemon) ContainerExtractToDir(ctx context.Context, id, p string, opts b
 		}
 		return errMsg(errdefs.ErrInvalidArgument, "%v", err)
 	}
+	c.mu.Lock()
 	d.containerEvent(c, events.ActionExtractToDir, map[string]string{"path": p})
+	c.mu.Unlock()
 	return nil
 }
 

@@ -177,11 +177,14 @@ func (d *Daemon) ContainerCommit(ctx context.Context, opts backend.CommitOptions
 	}
 	var layer io.ReadCloser
 	if ok {
-		pr, pw := io.Pipe()
-		go func() {
-			pw.CloseWithError(archive.WriteTar(ctx, upper, pw, archive.TarOptions{Whiteout: archive.Overlay}))
-		}()
-		layer = pr
+		// The fd walker, not archive.WriteTar: with --pause=false the
+		// container may swap a directory of its upperdir for a symlink
+		// while it is read.
+		fd, err := unix.Open(upper, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return container.CommitResponse{}, fmt.Errorf("open writable layer: %w", err)
+		}
+		layer = streamTar(ctx, true, func(t *fdTar) error { return t.children(fd, "") }, func() { unix.Close(fd) })
 	} else {
 		// Native snapshot: diff the full copy against a view of the image.
 		layer, err = d.nativeDiff(ctx, c.ID, string(img.TopLayer()))
@@ -201,7 +204,9 @@ func (d *Daemon) ContainerCommit(ctx context.Context, opts backend.CommitOptions
 	if err != nil {
 		return container.CommitResponse{}, err
 	}
+	c.mu.Lock()
 	d.containerEvent(c, events.ActionCommit, map[string]string{"comment": opts.Comment})
+	c.mu.Unlock()
 	return container.CommitResponse{ID: newImg.ID.String()}, nil
 }
 

@@ -247,6 +247,14 @@ while :; do mv /w/d /w/real; ln -s ` + hostDir + ` /w/d; rm /w/d; mv /w/real /w/
 			t.Fatalf("cp into the container wrote a host file (iteration %d)", i)
 		}
 	}
+	// commit without pausing reads the writable layer while it changes.
+	for i := 0; i < 3; i++ {
+		d.must("docker", "commit", "--pause=false", "swap", "swapped:latest")
+		out, _ := d.docker("run", "--rm", "--network", "none", "swapped:latest", "sh", "-c", "cat /w/*/secret")
+		if strings.Contains(out, "HOST-SECRET") {
+			t.Fatalf("commit put a host file into the image (iteration %d)", i)
+		}
+	}
 	if b := readFile(t, filepath.Join(hostDir, "secret")); b != "HOST-SECRET\n" {
 		t.Fatalf("host file changed: %q", b)
 	}
