@@ -422,6 +422,14 @@ func (d *Daemon) watch(c *Container, proc *monitor.Process) {
 func (d *Daemon) handleExit(c *Container) {
 	ctx := context.Background()
 	c.mu.Lock()
+	if c.State.Status == container.StateRemoving {
+		// Removal tore the run down and deleted the record; saving it now
+		// would bring the container back with the next daemon.
+		close(c.exitCh)
+		c.exitCh = make(chan struct{})
+		c.mu.Unlock()
+		return
+	}
 	code, ok := monitor.ExitStatus(d.stateDir(c.ID))
 	if !ok {
 		code = 255
@@ -632,6 +640,12 @@ func (d *Daemon) ContainerRestart(ctx context.Context, id string, opts backend.S
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	switch c.State.Status {
+	case container.StateRemoving, container.StateDead:
+		// Removed (docker rm -f) while this restart was stopping it: starting
+		// now would resurrect its record and leave its directories behind.
+		return errMsg(errConflict, "container is marked for removal and cannot be started")
+	}
 	if c.restartTimer != nil {
 		c.restartTimer.Stop()
 		c.restartTimer = nil
@@ -734,7 +748,9 @@ func (d *Daemon) ContainerRemove(ctx context.Context, id string, opts backend.Re
 		c.restartTimer.Stop()
 		c.restartTimer = nil
 	}
-	if c.State.running() {
+	// A loop: a restart racing with this removal may start it again while
+	// c.mu is released for the kill.
+	for c.State.running() {
 		if !opts.Force {
 			c.mu.Unlock()
 			if c.State.Status == container.StatePaused {

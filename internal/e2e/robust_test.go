@@ -525,3 +525,97 @@ func TestRestartPolicies(t *testing.T) {
 	}
 	d.must("docker", "rm", "-f", id)
 }
+
+// TestRacingOperations starts, restarts, stops and force-removes the same
+// containers at once: only docker's refusals may come back, and nothing of
+// a removed container may survive, not even across a daemon restart.
+func TestRacingOperations(t *testing.T) {
+	dockerCLI(t)
+	requireRegistry(t)
+	d := startOwnBridge(t)
+	d.must("docker", "pull", bb)
+	d.must("docker", "run", "--rm", bb, "true")
+	before := d.countLeaks()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cli, err := client.New(client.WithHost("unix://" + d.sock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	var ids []string
+	for i := 0; i < 30; i++ {
+		res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: bb, Cmd: []string{"sleep", "100"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.ID)
+	}
+	// What docker itself answers when an operation loses the race.
+	allowed := []string{"No such container", "marked for removal", "is already in progress", "is not running"}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*len(ids))
+	for _, id := range ids {
+		for k := 0; k < 4; k++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				zero := 0
+				time.Sleep(time.Duration(k) * 30 * time.Millisecond)
+				var err error
+				switch k {
+				case 0:
+					_, err = cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
+				case 1:
+					_, err = cli.ContainerRestart(ctx, id, client.ContainerRestartOptions{Timeout: &zero})
+				case 2:
+					_, err = cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &zero})
+				case 3:
+					_, err = cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+				}
+				if err == nil {
+					return
+				}
+				for _, a := range allowed {
+					if strings.Contains(err.Error(), a) {
+						return
+					}
+				}
+				errs <- fmt.Errorf("op %d on %s: %w", k, id[:12], err)
+			}()
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("racing operations did not finish in 3 minutes (deadlock?)")
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, id := range ids {
+		_, _ = d.docker("rm", "-f", id)
+	}
+	d.kill()
+	d.start()
+	if out := d.must("docker", "ps", "-aq"); strings.TrimSpace(out) != "" {
+		t.Fatalf("removed containers are back after a daemon restart: %q", out)
+	}
+	after := d.countLeaks()
+	if after.mounts != before.mounts || after.netns != before.netns || after.monitors != before.monitors {
+		t.Errorf("leaks: before %+v after %+v", before, after)
+	}
+	for _, id := range ids {
+		if m := cgroupDirs(id); len(m) > 0 {
+			t.Errorf("cgroups left: %v", m)
+		}
+		for _, p := range []string{filepath.Join(d.root, "exec", "containers", id), filepath.Join(d.root, "data", "containers", id), filepath.Join(d.root, "exec", "runtime", id)} {
+			if _, err := os.Stat(p); err == nil {
+				t.Errorf("left behind: %s", p)
+			}
+		}
+	}
+}
