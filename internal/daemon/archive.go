@@ -232,7 +232,7 @@ func (d *Daemon) ContainerArchivePath(ctx context.Context, id, p string) (io.Rea
 		return nil, st, fileNotFound(p, id)
 	}
 	name := path.Base(path.Clean("/" + p))
-	if name == "/" || strings.HasSuffix(p, "/.") || p == "." {
+	if strings.HasSuffix(p, "/.") || p == "." { // "/" stays "/", as docker's
 		name = "."
 	}
 	c.mu.Lock()
@@ -335,9 +335,12 @@ func (t *fdTar) add(fd int, name string) error {
 		dir, base := path.Split(name)
 		return t.tw.WriteHeader(&tar.Header{Name: dir + ".wh." + base, Typeflag: tar.TypeReg, Mode: 0o600, ModTime: hdr.ModTime, Format: tar.FormatPAX})
 	}
+	if t.overlay && etcMounts[name] && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == 0 {
+		return nil // an etc file's mount point, not the container's change
+	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
-		hdr.Typeflag, hdr.Name = tar.TypeDir, name+"/"
+		hdr.Typeflag, hdr.Name = tar.TypeDir, strings.TrimSuffix(name, "/")+"/"
 		opaque := false
 		if dfd, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
 			xattrs(dfd, hdr)
@@ -355,7 +358,7 @@ func (t *fdTar) add(fd int, name string) error {
 				return err
 			}
 		}
-		return t.children(fd, name+"/")
+		return t.children(fd, strings.TrimSuffix(name, "/")+"/")
 	case unix.S_IFREG:
 		key := [2]uint64{st.Dev, st.Ino}
 		if st.Nlink > 1 {

@@ -111,6 +111,13 @@ func (d *Daemon) ContainerChanges(ctx context.Context, id string) ([]container.F
 	if err != nil {
 		return nil, fmt.Errorf("diff %s: %w", c.ID[:12], err)
 	}
+	// The mount points of the bind-mounted etc files are created in the
+	// writable layer; docker keeps them in a hidden init layer instead.
+	for p := range etcMounts {
+		if kinds["/"+p] == container.ChangeAdd {
+			delete(kinds, "/"+p)
+		}
+	}
 	for p := range kinds {
 		for dir := filepath.Dir(p); dir != "/"; dir = filepath.Dir(dir) {
 			if _, ok := kinds[dir]; !ok {
@@ -125,6 +132,9 @@ func (d *Daemon) ContainerChanges(ctx context.Context, id string) ([]container.F
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil
 }
+
+// etcMounts are the files the daemon bind-mounts into every container.
+var etcMounts = map[string]bool{"etc/hostname": true, "etc/hosts": true, "etc/resolv.conf": true}
 
 // ContainerCommit implements backend.ContainerAdminBackend. The new layer
 // is the upperdir as a tar (whiteouts as .wh. entries); the config is the

@@ -59,7 +59,7 @@ func TestDockerCpDiffExportCommit(t *testing.T) {
 	host := t.TempDir()
 
 	d.must("docker", "run", "-d", "--network", "none", "--name", "c1", bb, "sh", "-c",
-		"if [ ! -e /ready ]; then mkdir -p /data/sub; echo hello > /data/sub/f; ln -s /data/sub /data/link; rm /etc/group; echo extra >> /etc/passwd; touch /ready; fi; exec sleep 1000")
+		"if [ ! -e /ready ]; then mkdir -p /data/sub; echo hello > /data/sub/f; ln -s /data/sub /data/link; rm /etc/group; echo extra >> /etc/passwd; rm -rf /home; mkdir /home; touch /home/n; touch /ready; fi; exec sleep 1000")
 	waitFor(t, func() bool { _, err := d.docker("exec", "c1", "test", "-e", "/ready"); return err == nil })
 
 	// Out: a file, a directory, a directory's content, a tar on stdout.
@@ -149,7 +149,12 @@ func TestDockerCpDiffExportCommit(t *testing.T) {
 			t.Errorf("docker diff lacks %q:\n%s", want, diff)
 		}
 	}
-	if strings.Contains(diff, "/bin/busybox") {
+	for _, want := range []string{"C /home\n", "A /home/n\n"} { // an opaque directory
+		if !strings.Contains(diff, want) {
+			t.Errorf("docker diff lacks %q:\n%s", want, diff)
+		}
+	}
+	if strings.Contains(diff, "/bin/busybox") || strings.Contains(diff, "/etc/hostname") {
 		t.Errorf("docker diff lists an unchanged file:\n%s", diff)
 	}
 
@@ -177,7 +182,7 @@ func TestDockerCpDiffExportCommit(t *testing.T) {
 	if out := d.must("docker", "run", "--rm", "--network", "none", "committed:v1"); out != "hello\n" {
 		t.Fatalf("run of the committed image: %q", out)
 	}
-	if out := d.must("docker", "run", "--rm", "--network", "none", "committed:v1", "sh", "-c", `echo $FOO; test -e /etc/group || echo nogroup; tail -1 /etc/passwd`); out != "bar\nnogroup\nextra\n" {
+	if out := d.must("docker", "run", "--rm", "--network", "none", "committed:v1", "sh", "-c", `echo $FOO; test -e /etc/group || echo nogroup; tail -1 /etc/passwd; ls /home`); out != "bar\nnogroup\nextra\nn\n" {
 		t.Fatalf("committed image: %q", out)
 	}
 	if out := d.must("docker", "inspect", "-f", "{{.Author}}", "committed:v1"); strings.TrimSpace(out) != "me <me@x>" {
