@@ -83,6 +83,8 @@ func resolveIn(rootfd int, p string, follow bool) (int, error) {
 	rel := strings.TrimLeft(path.Clean("/"+p), "/")
 	if rel == "" {
 		rel = "."
+	} else if strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.") {
+		rel += "/" // must be a directory (ENOTDIR otherwise), as in docker
 	}
 	how := unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_CLOEXEC,

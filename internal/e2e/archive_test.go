@@ -138,6 +138,12 @@ func TestDockerCpDiffExportCommit(t *testing.T) {
 	if out, err := d.run("docker", tarOf(t, map[string]string{"x": "x"}), "cp", "-", "c1:/data/in.txt"); err == nil {
 		t.Fatalf("cp - into a file succeeded:\n%s", out)
 	}
+	if out, err := d.docker("cp", filepath.Join(host, "in.txt"), "c1:/data/in.txt/"); err == nil {
+		t.Fatalf("cp into a file named as a directory succeeded:\n%s", out)
+	}
+	if out, err := d.docker("cp", "c1:/data/in.txt/", "-"); err == nil || !strings.Contains(out, "Could not find the file /data/in.txt/ in container c1") {
+		t.Fatalf("cp out of a file named as a directory: %v\n%s", err, out)
+	}
 	if out, err := d.docker("cp", filepath.Join(host, "in.txt"), "c1:/nonexistent/dir/x"); err == nil {
 		t.Fatalf("cp into a missing directory succeeded:\n%s", out)
 	}
