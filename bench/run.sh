@@ -64,6 +64,20 @@ for e in ("berth", "docker", "podman"):
         b, n = m[f"{e} bridge"], m[f"{e} none"]
         print(f"{e:<8} {(b-n)*1000:>15.1f} {b/n:>11.2f}x")
 PY
+	# hyperfine runs one command after the other, so load drifting on a busy
+	# host skews the difference; alternate bridge and none and take the
+	# median of the paired differences too.
+	echo "paired (bridge, none alternated $RUNS times): median of the differences"
+	for ((i = 0; i < ${#cmds[@]}; i += 6)); do # -n "E bridge" CMD -n "E none" CMD
+		name=${cmds[i+1]% bridge}
+		for ((r = 0; r < RUNS; r++)); do
+			t0=$(date +%s%N); ${cmds[i+2]} >/dev/null 2>&1; t1=$(date +%s%N); ${cmds[i+5]} >/dev/null 2>&1; t2=$(date +%s%N)
+			echo "$((t1 - t0)) $((t2 - t1))"
+		done | python3 -c "
+import sys, statistics as s
+p = [tuple(map(int, l.split())) for l in sys.stdin]
+print(f'{sys.argv[1]:<8} {s.median(a - b for a, b in p) / 1e6:>15.1f} ms bridge cost')" "$name"
+	done
 	;;
 parallel)
 	echo "== $PAR_N × run -d busybox sleep 100, $PAR_P at a time"
