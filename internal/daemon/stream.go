@@ -130,6 +130,13 @@ func (d *Daemon) ContainerAttach(ctx context.Context, id string, opts backend.At
 	go func() {
 		select {
 		case <-ctx.Done():
+			// net/http cancels the request context when the hijacked reader
+			// hits EOF, i.e. when a client with stdin half-closes (echo x |
+			// docker run -i): output must still flow until the container
+			// ends. A client that went away is seen by the failing writes.
+			if opts.Stdin && streams.Stdin != nil {
+				return
+			}
 			conn.Close()
 		case <-detached:
 		}

@@ -619,3 +619,26 @@ func TestRacingOperations(t *testing.T) {
 		}
 	}
 }
+
+// TestStdinHalfClose: output written after the client closed its stdin
+// (echo x | docker run -i) still reaches the client, as with docker.
+func TestStdinHalfClose(t *testing.T) {
+	dockerCLI(t)
+	requireRegistry(t)
+	d := startOwnBridge(t)
+	d.must("docker", "pull", bb)
+	for i := 0; i < 3; i++ {
+		out, err := d.run("docker", []byte("hello\nworld\n"), "run", "-i", "--rm", bb, "sh", "-c", "cat; echo post; exit 6")
+		if exitCode(err) != 6 || out != "hello\nworld\npost\n" {
+			t.Fatalf("docker run -i #%d: %v %q", i, err, out)
+		}
+	}
+	out, err := d.run("docker", []byte{}, "run", "-i", "--rm", bb, "sh", "-c", "echo after-eof")
+	if err != nil || out != "after-eof\n" {
+		t.Fatalf("docker run -i with empty stdin: %v %q", err, out)
+	}
+	out, err = d.run(d.bin, []byte("x\n"), "run", "-i", "--rm", bb, "wc", "-l")
+	if err != nil || strings.TrimSpace(out) != "1" {
+		t.Fatalf("berth run -i: %v %q", err, out)
+	}
+}
