@@ -5,12 +5,14 @@ package daemon
 // opaque directories carry trusted.overlay.opaque=y).
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
 	"io"
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -55,10 +57,13 @@ func (d *Daemon) ContainerChanges(ctx context.Context, id string) ([]container.F
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, errMsg(errdefs.ErrNotImplemented, "diff needs the overlay snapshotter")
-	}
 	kinds := map[string]container.ChangeType{}
+	if !ok {
+		if err := d.nativeChanges(ctx, c, kinds); err != nil {
+			return nil, fmt.Errorf("diff %s: %w", c.ID[:12], err)
+		}
+		return changeList(kinds), nil
+	}
 	inLower := func(rel string) bool {
 		for _, l := range lowers {
 			if _, err := os.Lstat(filepath.Join(l, rel)); err == nil {
@@ -111,6 +116,12 @@ func (d *Daemon) ContainerChanges(ctx context.Context, id string) ([]container.F
 	if err != nil {
 		return nil, fmt.Errorf("diff %s: %w", c.ID[:12], err)
 	}
+	return changeList(kinds), nil
+}
+
+// changeList sorts the changes, without the etc files' mount points and
+// with every changed path's directories.
+func changeList(kinds map[string]container.ChangeType) []container.FilesystemChange {
 	// The mount points of the bind-mounted etc files are created in the
 	// writable layer; docker keeps them in a hidden init layer instead.
 	for p := range etcMounts {
@@ -130,7 +141,7 @@ func (d *Daemon) ContainerChanges(ctx context.Context, id string) ([]container.F
 		out = append(out, container.FilesystemChange{Path: p, Kind: k})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out, nil
+	return out
 }
 
 // etcMounts are the files the daemon bind-mounts into every container.
@@ -197,7 +208,7 @@ func (d *Daemon) ContainerCommit(ctx context.Context, opts backend.CommitOptions
 		layer = streamTar(ctx, true, func(t *fdTar) error { return t.children(fd, "") }, func() { unix.Close(fd) })
 	} else {
 		// Native snapshot: diff the full copy against a view of the image.
-		layer, err = d.nativeDiff(ctx, c.ID, string(img.TopLayer()))
+		layer, _, err = d.nativeDiff(ctx, c.ID, string(img.TopLayer()))
 		if err != nil {
 			return container.CommitResponse{}, err
 		}
@@ -221,46 +232,102 @@ func (d *Daemon) ContainerCommit(ctx context.Context, opts backend.CommitOptions
 }
 
 // nativeDiff tars the difference between a native snapshot and a
-// read-only view of its parent.
-func (d *Daemon) nativeDiff(ctx context.Context, id, parent string) (io.ReadCloser, error) {
+// read-only view of its parent (parentDir, valid until the reader is
+// closed). It walks by path names: unlike the overlay case it is not safe
+// against a running container swapping in symlinks, so commit pauses by
+// default.
+func (d *Daemon) nativeDiff(ctx context.Context, id, parent string) (rc io.ReadCloser, parentDir string, err error) {
 	mounts, err := d.snaps.Mounts(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	dir, _, _, ok := snapshot.ApplyTarget(mounts)
 	if !ok {
-		return nil, errMsg(errdefs.ErrNotImplemented, "commit: unsupported snapshot mounts")
+		return nil, "", errMsg(errdefs.ErrNotImplemented, "unsupported snapshot mounts")
 	}
-	key := "commit-view-" + id
-	_ = d.snaps.Remove(ctx, key)
-	var parentDir string
+	var cleanup func()
 	if parent != "" {
+		key := "diff-view-" + newID()[:16] + "-" + id
 		vm, err := d.snaps.View(ctx, key, parent, nil)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
+		cleanup = func() { _ = d.snaps.Remove(context.WithoutCancel(ctx), key) }
 		if len(vm) != 1 || vm[0].Type != "bind" {
-			_ = d.snaps.Remove(ctx, key)
-			return nil, errMsg(errdefs.ErrNotImplemented, "commit: unsupported view mounts")
+			cleanup()
+			return nil, "", errMsg(errdefs.ErrNotImplemented, "unsupported view mounts")
 		}
 		parentDir = vm[0].Source
 	} else {
+		if err := os.MkdirAll(filepath.Join(d.cfg.DataRoot, "tmp"), 0o700); err != nil {
+			return nil, "", err
+		}
 		empty, err := os.MkdirTemp(filepath.Join(d.cfg.DataRoot, "tmp"), "empty-")
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		defer os.Remove(empty)
 		parentDir = empty
+		cleanup = func() { os.Remove(empty) }
 	}
 	pr, pw := io.Pipe()
+	done := make(chan struct{})
 	go func() {
-		err := archive.WriteTar(ctx, dir, pw, archive.TarOptions{Parent: parentDir})
-		if parent != "" {
-			_ = d.snaps.Remove(context.WithoutCancel(ctx), key)
-		}
-		pw.CloseWithError(err)
+		defer close(done)
+		pw.CloseWithError(archive.WriteTar(ctx, dir, pw, archive.TarOptions{Parent: parentDir}))
 	}()
-	return pr, nil
+	return &doneCloser{PipeReader: pr, done: done, cleanup: cleanup}, parentDir, nil
+}
+
+// doneCloser closes the pipe, waits for its writer, then cleans up.
+type doneCloser struct {
+	*io.PipeReader
+	done    chan struct{}
+	cleanup func()
+}
+
+func (c *doneCloser) Close() error {
+	err := c.PipeReader.Close()
+	<-c.done
+	c.cleanup()
+	return err
+}
+
+// nativeChanges reads a native snapshot's diff tar as docker's changes.
+func (d *Daemon) nativeChanges(ctx context.Context, c *Container, kinds map[string]container.ChangeType) error {
+	c.mu.Lock()
+	imgID := c.Image
+	c.mu.Unlock()
+	img, err := d.images.Get(ctx, imgID)
+	if err != nil {
+		return err
+	}
+	rc, parentDir, err := d.nativeDiff(ctx, c.ID, string(img.TopLayer()))
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := strings.TrimSuffix(hdr.Name, "/")
+		dir, base := path.Split(name)
+		switch {
+		case strings.HasPrefix(base, ".wh."):
+			kinds["/"+dir+strings.TrimPrefix(base, ".wh.")] = container.ChangeDelete
+		default:
+			if _, err := os.Lstat(filepath.Join(parentDir, name)); err == nil {
+				kinds["/"+name] = container.ChangeModify
+			} else {
+				kinds["/"+name] = container.ChangeAdd
+			}
+		}
+	}
 }
 
 // mergeConfig overlays the set fields of c on an image config, as docker

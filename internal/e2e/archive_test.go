@@ -271,3 +271,29 @@ while :; do mv /w/d /w/real; ln -s ` + hostDir + ` /w/d; rm /w/d; mv /w/real /w/
 	}
 	t.Logf("copies that found the directory: %d out, %d in (of 40 each)", okOut, okIn)
 }
+
+// TestDockerDiffCommitNative covers the copying snapshotter, whose
+// writable layer is a full copy diffed against a view of the image.
+func TestDockerDiffCommitNative(t *testing.T) {
+	dockerCLI(t)
+	requireRegistry(t)
+	d := startDaemon(t, "--bridge", "none", "--storage-driver", "native")
+	d.must("docker", "pull", bb)
+	d.must("docker", "run", "--network", "none", "--name", "n1", bb, "sh", "-c", "mkdir /data; echo hello > /data/f; rm /etc/group; echo extra >> /etc/passwd")
+	diff := d.must("docker", "diff", "n1")
+	for _, want := range []string{"A /data\n", "A /data/f\n", "D /etc/group\n", "C /etc\n", "C /etc/passwd\n"} {
+		if !strings.Contains(diff, want) {
+			t.Errorf("docker diff lacks %q:\n%s", want, diff)
+		}
+	}
+	if strings.Contains(diff, "/bin/busybox") {
+		t.Errorf("docker diff lists an unchanged file:\n%s", diff)
+	}
+	d.must("docker", "commit", "n1", "native:v1")
+	if out := d.must("docker", "run", "--rm", "--network", "none", "native:v1", "sh", "-c", "cat /data/f; test -e /etc/group || echo nogroup"); out != "hello\nnogroup\n" {
+		t.Fatalf("run of the committed image: %q", out)
+	}
+	if names := tarNames(t, []byte(d.must("docker", "cp", "n1:/data", "-"))); names["data/f"] != "hello\n" {
+		t.Fatalf("cp out of a stopped native container: %v", names)
+	}
+}
