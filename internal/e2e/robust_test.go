@@ -335,8 +335,21 @@ func TestDaemonKilledTwentyContainers(t *testing.T) {
 	for i, id := range loggers {
 		seen[id] = seqGap(t, id[:12], fmt.Sprintf("L%d", i), d.must("docker", "logs", id))
 	}
+	var shortPids []int
+	for _, id := range short {
+		pid, _ := strconv.Atoi(strings.TrimSpace(d.must("docker", "inspect", "-f", "{{.State.Pid}}", id)))
+		shortPids = append(shortPids, pid)
+	}
 	d.kill()
-	time.Sleep(4 * time.Second) // short ones finish, loggers keep writing
+	time.Sleep(4 * time.Second) // loggers keep writing
+	// The short ones must have ended before the daemon comes back (a slow
+	// machine takes longer than their 1.6 s).
+	deadline := time.Now().Add(60 * time.Second)
+	for _, pid := range shortPids {
+		for pid > 0 && syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	d.start()
 	for _, id := range append(append([]string{}, loggers...), sleepers...) {
 		if out := d.must("docker", "inspect", "-f", "{{.State.Status}} {{.State.Pid}}", id); !strings.HasPrefix(out, "running ") {
