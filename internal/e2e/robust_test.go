@@ -426,6 +426,19 @@ func TestFloodAndEarlyExit(t *testing.T) {
 	if strings.Count(out, "\n") != 3 {
 		t.Fatalf("logs --tail 3: %q", out)
 	}
+	// With rotation (3 files of 1 MB): logs ends with the last line, and no
+	// line is torn at a file boundary.
+	d.must("docker", "run", "--name", "rot", "--log-opt", "max-size=1m", "--log-opt", "max-file=3", bb, "sh", "-c", flood)
+	out = d.must("docker", "logs", "rot")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(out) > 3<<20 || len(lines) < 10000 || lines[len(lines)-1] != strings.Fields(flood)[1] {
+		t.Fatalf("rotated logs: %d bytes, %d lines", len(out), len(lines))
+	}
+	for i, l := range lines {
+		if len(l) != 99 {
+			t.Fatalf("rotated logs: line %d is %d bytes: %q", i, len(l), l)
+		}
+	}
 	// The daemon streams; it does not hold the log in memory.
 	if hwm := rssKB(t, d.cmd.Process.Pid, "VmHWM"); hwm > 150*1024 {
 		t.Fatalf("daemon peak RSS %d kB after a 20 MB log", hwm)
