@@ -682,6 +682,11 @@ func (d *Daemon) ContainerKill(ctx context.Context, id string, sig string) error
 	if err := d.runtimeCmd(ctx, c, "kill", c.ID, strconv.Itoa(int(s))); err != nil {
 		return errMsg(errdefs.ErrUnknown, "Cannot kill container: %s: %v", id, err)
 	}
+	if s == syscall.SIGKILL && c.State.Status == container.StatePaused {
+		// A frozen process does not die of SIGKILL until thawed; docker
+		// thaws it so that kill of a paused container ends it (137).
+		_ = d.runtimeCmd(ctx, c, "resume", c.ID)
+	}
 	d.containerEvent(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(s))})
 	return nil
 }

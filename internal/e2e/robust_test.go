@@ -668,3 +668,30 @@ func TestStdinHalfClose(t *testing.T) {
 		t.Fatalf("berth run -i: %v %q", err, out)
 	}
 }
+
+// TestKillPaused: docker kill of a paused container ends it (a frozen
+// process only dies of SIGKILL once thawed), as do stop and rm -f.
+func TestKillPaused(t *testing.T) {
+	dockerCLI(t)
+	requireRegistry(t)
+	d := startOwnBridge(t)
+	d.must("docker", "pull", bb)
+	for _, how := range [][]string{{"kill"}, {"stop", "-t", "1"}} {
+		d.must("docker", "run", "-d", "--name", "pz", bb, "sleep", "1000")
+		d.must("docker", "pause", "pz")
+		d.must("docker", append(how, "pz")...)
+		if out, err := d.docker("wait", "pz"); err != nil || strings.TrimSpace(out) != "137" {
+			t.Fatalf("%s of a paused container, then wait: %v %q", how[0], err, out)
+		}
+		if out := d.must("docker", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "pz"); strings.TrimSpace(out) != "exited 137" {
+			t.Fatalf("%s of a paused container: %q", how[0], out)
+		}
+		d.must("docker", "rm", "pz")
+	}
+	d.must("docker", "run", "-d", "--name", "pz", bb, "sleep", "1000")
+	d.must("docker", "pause", "pz")
+	d.must("docker", "rm", "-f", "pz")
+	if out, _ := d.docker("ps", "-aq"); strings.TrimSpace(out) != "" {
+		t.Fatalf("rm -f of a paused container left %q", out)
+	}
+}
