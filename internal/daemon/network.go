@@ -278,10 +278,12 @@ func (d *Daemon) connectNetworks(ctx context.Context, c *Container, img ocispec.
 		return netErr(err)
 	}
 	settings := d.loadNetworking(c.ID)
-	names := []string{mode}
-	var others []string
-	for n := range settings {
-		if n != mode {
+	var names, others []string
+	if !disconnected(settings[mode]) {
+		names = append(names, mode)
+	}
+	for n, s := range settings {
+		if n != mode && !disconnected(s) {
 			others = append(others, n)
 		}
 	}
@@ -408,9 +410,11 @@ func (d *Daemon) networkSettings(ctx context.Context, c *Container) (apinet.Port
 		nets[name] = endpointSettings(ep, aliases)
 	}
 	if len(eps) == 0 {
-		nets[c.networkMode()] = &apinet.EndpointSettings{}
+		if !disconnected(settings[c.networkMode()]) {
+			nets[c.networkMode()] = &apinet.EndpointSettings{}
+		}
 		for n, s := range settings {
-			if _, ok := nets[n]; !ok && s != nil && attachesToBridge(c.networkMode()) {
+			if _, ok := nets[n]; !ok && s != nil && !disconnected(s) && attachesToBridge(c.networkMode()) {
 				nets[n] = &apinet.EndpointSettings{Aliases: s.Aliases}
 			}
 		}
@@ -733,7 +737,11 @@ func (d *Daemon) NetworkConnect(ctx context.Context, id string, req apinet.Conne
 		return errMsg(errdefs.ErrPermissionDenied, "container sharing network namespace with another container or host cannot be connected to any other network")
 	}
 	settings := d.loadNetworking(c.ID)
-	if _, ok := settings[n.Name]; ok || c.networkMode() == n.Name {
+	exists := c.networkMode() == n.Name
+	if s, ok := settings[n.Name]; ok {
+		exists = !disconnected(s)
+	}
+	if exists {
 		return errMsg(errdefs.ErrPermissionDenied, "endpoint with name %s already exists in network %s", strings.TrimPrefix(c.Name, "/"), n.Name)
 	}
 	es := req.EndpointConfig
@@ -773,7 +781,9 @@ func (d *Daemon) NetworkDisconnect(ctx context.Context, id string, req apinet.Di
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	settings := d.loadNetworking(c.ID)
-	_, recorded := settings[n.Name]
+	s, recorded := settings[n.Name]
+	primary := c.networkMode() == n.Name
+	recorded = (recorded || primary) && !disconnected(s)
 	attached := false
 	if c.State.running() {
 		for _, ep := range d.net.ContainerEndpoints(ctx, c.ID) {
@@ -782,7 +792,7 @@ func (d *Daemon) NetworkDisconnect(ctx context.Context, id string, req apinet.Di
 			}
 		}
 	}
-	if !recorded && !attached && c.networkMode() != n.Name {
+	if !recorded && !attached {
 		return errMsg(errdefs.ErrPermissionDenied, "container %s is not connected to network %s", c.ID, n.Name)
 	}
 	if attached {
@@ -793,7 +803,20 @@ func (d *Daemon) NetworkDisconnect(ctx context.Context, id string, req apinet.Di
 		d.publish(events.NetworkEventType, events.ActionDisconnect, n.ID, map[string]string{"name": n.Name, "type": "bridge", "container": c.ID})
 	}
 	delete(settings, n.Name)
+	if primary {
+		// The network of its NetworkMode stays named in HostConfig: mark it
+		// left, so that start skips it and connect may bring it back.
+		settings[n.Name] = &apinet.EndpointSettings{DriverOpts: map[string]string{disconnectedOpt: "1"}}
+	}
 	return d.saveNetworking(c.ID, settings)
+}
+
+// disconnectedOpt marks, in networks.json, the NetworkMode network a
+// container was disconnected from.
+const disconnectedOpt = "berth.disconnected"
+
+func disconnected(s *apinet.EndpointSettings) bool {
+	return s != nil && s.DriverOpts[disconnectedOpt] == "1"
 }
 
 // networkWarnings are the network manager's conditions for `info`.

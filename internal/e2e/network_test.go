@@ -234,6 +234,16 @@ func TestNetworkUserNetworksDNSAndErrors(t *testing.T) {
 		t.Fatalf("disconnect: eth1 left:\n%s", out)
 	}
 
+	// A created container leaves and rejoins the network of its
+	// NetworkMode (docker-compose 1.29 does this to fix up aliases).
+	d.must("docker", "create", "--name", "cc", "--network", "bt-n1", bb, "true")
+	d.must("docker", "network", "disconnect", "bt-n1", "cc")
+	d.must("docker", "network", "connect", "--alias", "ccx", "bt-n1", "cc")
+	if out, err := d.docker("network", "connect", "bt-n1", "cc"); err == nil || !strings.Contains(out, "already exists in network bt-n1") {
+		t.Fatalf("connect twice: err=%v\n%s", err, out)
+	}
+	d.must("docker", "rm", "cc")
+
 	// Nothing left after removal.
 	d.must("docker", "rm", "-f", "other")
 	d.must("docker", "network", "rm", "bt-n1", "bt-n2")
