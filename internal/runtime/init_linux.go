@@ -151,6 +151,13 @@ func createInit(sock *os.File, cfg *initConfig) error {
 		}
 		prog = nil
 	}
+	// As runc does: a command missing from PATH fails create rather than
+	// start, so clients report it as docker does (exit 127).
+	if len(p.Args) > 0 && !strings.Contains(p.Args[0], "/") {
+		if _, err := lookPath(p); err != nil {
+			return err
+		}
+	}
 	if err := sendMsg(sock, msgReady, nil, -1); err != nil {
 		return err
 	}
