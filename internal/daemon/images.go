@@ -81,7 +81,6 @@ func (d *Daemon) ImageInspect(ctx context.Context, name string) (image.InspectRe
 		ID:           img.ID.String(),
 		RepoTags:     img.RepoTags,
 		RepoDigests:  img.RepoDigests,
-		Comment:      "",
 		Created:      img.Created.UTC().Format("2006-01-02T15:04:05.999999999Z07:00"),
 		Author:       cfg.Author,
 		Architecture: cfg.Architecture,
@@ -96,6 +95,10 @@ func (d *Daemon) ImageInspect(ctx context.Context, name string) (image.InspectRe
 		r.RepoDigests = []string{}
 	}
 	r.Config = &dockerspec.DockerOCIImageConfig{ImageConfig: cfg.Config}
+	// docker shows the newest history entry's comment (commit -m, import -m).
+	if n := len(cfg.History); n > 0 {
+		r.Comment = cfg.History[n-1].Comment
+	}
 	r.RootFS = image.RootFS{Type: "layers"}
 	for _, l := range img.DiffIDs {
 		r.RootFS.Layers = append(r.RootFS.Layers, l.String())
@@ -285,10 +288,14 @@ func (d *Daemon) ImageSearch(ctx context.Context, opts backend.SearchOptions) ([
 	return out, nil
 }
 
-// RegistryLogin implements backend.RegistryBackend: the credentials are
-// checked by the client's next pull; berth does not probe the registry.
+// RegistryLogin implements backend.RegistryBackend: the image store checks
+// the credentials against the registry; the client stores them.
 func (d *Daemon) RegistryLogin(ctx context.Context, auth registry.AuthConfig) (registry.AuthResponse, error) {
-	return registry.AuthResponse{}, errMsg(errdefs.ErrNotImplemented, "login is not supported by berth yet")
+	cred := bimage.Credential{Username: auth.Username, Password: auth.Password, IdentityToken: auth.IdentityToken, RegistryToken: auth.RegistryToken}
+	if err := d.images.Login(ctx, auth.ServerAddress, cred); err != nil {
+		return registry.AuthResponse{}, err
+	}
+	return registry.AuthResponse{Status: "Login Succeeded"}, nil
 }
 
 // ImageSave implements backend.ImageArchiveBackend.

@@ -191,6 +191,9 @@ func TestDockerCpDiffExportCommit(t *testing.T) {
 	if out := d.must("docker", "run", "--rm", "--network", "none", "committed:v1", "sh", "-c", `echo $FOO; test -e /etc/group || echo nogroup; tail -1 /etc/passwd; ls /home`); out != "bar\nnogroup\nextra\nn\n" {
 		t.Fatalf("committed image: %q", out)
 	}
+	if out := d.must("docker", "inspect", "-f", "{{.Comment}}", "committed:v1"); strings.TrimSpace(out) != "my message" {
+		t.Fatalf("inspect Comment %q", out)
+	}
 	if out := d.must("docker", "inspect", "-f", "{{.Author}}", "committed:v1"); strings.TrimSpace(out) != "me <me@x>" {
 		t.Fatalf("committed image author: %q", out)
 	}

@@ -199,6 +199,10 @@ func TestDockerCLILifecycle(t *testing.T) {
 	if !strings.Contains(out, "Status: Downloaded newer image for "+bb) && !strings.Contains(out, "Image is up to date") {
 		t.Fatalf("pull output:\n%s", out)
 	}
+	// The local registry has no auth: the daemon's check against it passes.
+	if out := d.must("docker", "login", "-u", "u", "-p", "p", registry); !strings.Contains(out, "Login Succeeded") {
+		t.Fatalf("login: %s", out)
+	}
 	if out := d.must("docker", "images"); !strings.Contains(out, registry+"/busybox") {
 		t.Fatalf("images:\n%s", out)
 	}
