@@ -302,7 +302,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	}
 	// A leftover runtime state from a crash would make create fail.
 	if _, err := os.Stat(filepath.Join(d.runtimeRoot(), c.ID)); err == nil {
-		_ = d.runtimeCmd(ctx, c, "delete", "--force", c.ID)
+		_ = d.forceDelete(ctx, c)
 	}
 	proc, err := monitor.Start(ctx, monitor.Config{
 		Binary:      d.monitorPath,
@@ -327,8 +327,8 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	}
 	// Connect the attaches made before start, so no output is lost.
 	d.connectPendingAttaches(ctx, c)
-	if err := d.runtimeCmd(ctx, c, "start", c.ID); err != nil {
-		_ = d.runtimeCmd(ctx, c, "delete", "--force", c.ID)
+	if err := d.runtimeDo(c, func(rt ociRuntime) error { return rt.Start(ctx, c.ID) }); err != nil {
+		_ = d.forceDelete(ctx, c)
 		_ = proc.Wait(ctx)
 		return errMsg(errdefs.ErrUnknown, "failed to start container: %v", err)
 	}
@@ -343,18 +343,58 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	return nil
 }
 
-// runtimeCmd runs one OCI runtime command for c, returning its error output.
-func (d *Daemon) runtimeCmd(ctx context.Context, c *Container, args ...string) error {
-	if d.builtinRuntime(c.Runtime) {
-		return d.runtimeCall(ctx, args)
+// ociRuntime is how the daemon drives a container's OCI runtime once the
+// monitor has created it. Two implementations: berth's own runtime called
+// in-process (*bruntime.Runtime: same code and state directory as the
+// berth-runtime binary the monitor runs for create, without a process spawn
+// per call), and any other runtime through its runc-compatible CLI.
+type ociRuntime interface {
+	Start(ctx context.Context, id string) error
+	Delete(ctx context.Context, id string, force bool) error
+	Kill(ctx context.Context, id string, sig unix.Signal, all bool) error
+	Pause(ctx context.Context, id string) error
+	Resume(ctx context.Context, id string) error
+}
+
+// runtimeOf returns c's runtime.
+func (d *Daemon) runtimeOf(c *Container) (ociRuntime, error) {
+	name := c.Runtime
+	if name == "" {
+		name = d.cfg.DefaultRuntime
 	}
-	rt, rtArgs, err := d.runtimeFor(c.Runtime)
+	if _, custom := d.cfg.Runtimes[name]; !custom && (name == "berth" || name == "berth-runtime") {
+		return &bruntime.Runtime{Root: d.runtimeRoot()}, nil
+	}
+	path, args, err := d.runtimeFor(name)
+	if err != nil {
+		return nil, err
+	}
+	return cliRuntime{path: path, args: args, root: d.runtimeRoot()}, nil
+}
+
+// forceDelete removes c's runtime state; a container the runtime does not
+// know is not an error.
+func (d *Daemon) forceDelete(ctx context.Context, c *Container) error {
+	rt, err := d.runtimeOf(c)
 	if err != nil {
 		return err
 	}
-	full := append(append([]string{}, rtArgs...), "--root", d.runtimeRoot())
-	full = append(full, args...)
-	out, err := exec.CommandContext(ctx, rt, full...).CombinedOutput()
+	if err := rt.Delete(ctx, c.ID, true); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// cliRuntime drives a runc-compatible runtime binary.
+type cliRuntime struct {
+	path string
+	args []string
+	root string
+}
+
+func (r cliRuntime) run(ctx context.Context, args ...string) error {
+	full := append(append(append([]string{}, r.args...), "--root", r.root), args...)
+	out, err := exec.CommandContext(ctx, r.path, full...).CombinedOutput()
 	if err != nil {
 		msg := strings.TrimSpace(string(out))
 		if msg == "" {
@@ -365,44 +405,31 @@ func (d *Daemon) runtimeCmd(ctx context.Context, c *Container, args ...string) e
 	return nil
 }
 
-// builtinRuntime reports whether a container runs on berth's own runtime,
-// whose start/kill/delete/pause/resume the daemon calls in-process: the same
-// code and state directory as the berth-runtime binary the monitor runs for
-// create, without a process spawn per call.
-func (d *Daemon) builtinRuntime(name string) bool {
-	if name == "" {
-		name = d.cfg.DefaultRuntime
+func (r cliRuntime) Start(ctx context.Context, id string) error { return r.run(ctx, "start", id) }
+func (r cliRuntime) Pause(ctx context.Context, id string) error { return r.run(ctx, "pause", id) }
+func (r cliRuntime) Resume(ctx context.Context, id string) error {
+	return r.run(ctx, "resume", id)
+}
+func (r cliRuntime) Delete(ctx context.Context, id string, force bool) error {
+	if force {
+		return r.run(ctx, "delete", "--force", id)
 	}
-	if _, ok := d.cfg.Runtimes[name]; ok {
-		return false
+	return r.run(ctx, "delete", id)
+}
+func (r cliRuntime) Kill(ctx context.Context, id string, sig unix.Signal, all bool) error {
+	if all {
+		return r.run(ctx, "kill", "--all", id, strconv.Itoa(int(sig)))
 	}
-	return name == "berth" || name == "berth-runtime"
+	return r.run(ctx, "kill", id, strconv.Itoa(int(sig)))
 }
 
-// runtimeCall runs the runtime command line args through the library.
-func (d *Daemon) runtimeCall(ctx context.Context, args []string) error {
-	rt := &bruntime.Runtime{Root: d.runtimeRoot()}
-	switch {
-	case len(args) == 2 && args[0] == "start":
-		return rt.Start(ctx, args[1])
-	case len(args) == 3 && args[0] == "delete" && args[1] == "--force":
-		err := rt.Delete(ctx, args[2], true)
-		if errdefs.IsNotFound(err) {
-			return nil
-		}
+// runtimeDo runs one runtime operation for c.
+func (d *Daemon) runtimeDo(c *Container, fn func(ociRuntime) error) error {
+	rt, err := d.runtimeOf(c)
+	if err != nil {
 		return err
-	case len(args) == 3 && args[0] == "kill":
-		n, err := strconv.Atoi(args[2])
-		if err != nil {
-			return err
-		}
-		return rt.Kill(ctx, args[1], unix.Signal(n), false)
-	case len(args) == 2 && args[0] == "pause":
-		return rt.Pause(ctx, args[1])
-	case len(args) == 2 && args[0] == "resume":
-		return rt.Resume(ctx, args[1])
 	}
-	return fmt.Errorf("runtime call %v not supported in-process", args)
+	return fn(rt)
 }
 
 // watch waits for the monitor to record the exit, then handles it.
@@ -508,7 +535,7 @@ func (d *Daemon) shouldRestart(c *Container) (bool, time.Duration) {
 // teardown releases what a run holds: runtime state, rootfs mount, netns.
 // It keeps the writable snapshot and the record. c.mu is held.
 func (d *Daemon) teardown(ctx context.Context, c *Container) {
-	_ = d.runtimeCmd(ctx, c, "delete", "--force", c.ID)
+	_ = d.forceDelete(ctx, c)
 	_ = snapshot.UnmountAll(d.rootfsDir(c.ID))
 	d.releaseNetworks(ctx, c)
 	_ = network.RemoveNamespace(d.netnsPath(c.ID))
@@ -566,7 +593,7 @@ func (d *Daemon) stop(ctx context.Context, c *Container, opts backend.StopOption
 	}
 	if paused {
 		// A frozen process cannot handle SIGTERM: thaw it first, as docker does.
-		_ = d.runtimeCmd(ctx, c, "resume", c.ID)
+		_ = d.runtimeDo(c, func(rt ociRuntime) error { return rt.Resume(ctx, c.ID) })
 	}
 	if err := d.signal(ctx, c, sig); err != nil {
 		d.log.Debug("stop signal", "id", c.ID, "err", err)
@@ -601,7 +628,7 @@ func (d *Daemon) signal(ctx context.Context, c *Container, sig string) error {
 	if err != nil {
 		return err
 	}
-	return d.runtimeCmd(ctx, c, "kill", c.ID, strconv.Itoa(int(s)))
+	return d.runtimeDo(c, func(rt ociRuntime) error { return rt.Kill(ctx, c.ID, unix.Signal(s), false) })
 }
 
 func parseSignal(sig string) (syscall.Signal, error) {
@@ -679,13 +706,13 @@ func (d *Daemon) ContainerKill(ctx context.Context, id string, sig string) error
 	if s == syscall.SIGKILL || s == syscall.SIGTERM || s == syscall.SIGINT {
 		c.stopping = true
 	}
-	if err := d.runtimeCmd(ctx, c, "kill", c.ID, strconv.Itoa(int(s))); err != nil {
+	if err := d.runtimeDo(c, func(rt ociRuntime) error { return rt.Kill(ctx, c.ID, unix.Signal(s), false) }); err != nil {
 		return errMsg(errdefs.ErrUnknown, "Cannot kill container: %s: %v", id, err)
 	}
 	if s == syscall.SIGKILL && c.State.Status == container.StatePaused {
 		// A frozen process does not die of SIGKILL until thawed; docker
 		// thaws it so that kill of a paused container ends it (137).
-		_ = d.runtimeCmd(ctx, c, "resume", c.ID)
+		_ = d.runtimeDo(c, func(rt ociRuntime) error { return rt.Resume(ctx, c.ID) })
 	}
 	d.containerEvent(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(s))})
 	return nil
@@ -706,7 +733,7 @@ func (d *Daemon) ContainerPause(ctx context.Context, id string) error {
 	default:
 		return errMsg(errConflict, "Container %s is not running", c.ID)
 	}
-	if err := d.runtimeCmd(ctx, c, "pause", c.ID); err != nil {
+	if err := d.runtimeDo(c, func(rt ociRuntime) error { return rt.Pause(ctx, c.ID) }); err != nil {
 		return errMsg(errdefs.ErrUnknown, "Cannot pause container %s: %v", c.ID, err)
 	}
 	c.State.Status = container.StatePaused
@@ -726,7 +753,7 @@ func (d *Daemon) ContainerUnpause(ctx context.Context, id string) error {
 	if c.State.Status != container.StatePaused {
 		return errMsg(errConflict, "Container %s is not paused", c.ID)
 	}
-	if err := d.runtimeCmd(ctx, c, "resume", c.ID); err != nil {
+	if err := d.runtimeDo(c, func(rt ociRuntime) error { return rt.Resume(ctx, c.ID) }); err != nil {
 		return errMsg(errdefs.ErrUnknown, "Cannot unpause container %s: %v", c.ID, err)
 	}
 	c.State.Status = container.StateRunning
@@ -766,7 +793,7 @@ func (d *Daemon) ContainerRemove(ctx context.Context, id string, opts backend.Re
 		c.stopping = true
 		exitCh := c.exitCh
 		c.mu.Unlock()
-		_ = d.runtimeCmd(ctx, c, "resume", c.ID)
+		_ = d.runtimeDo(c, func(rt ociRuntime) error { return rt.Resume(ctx, c.ID) })
 		_ = d.signal(ctx, c, "SIGKILL")
 		select {
 		case <-exitCh:
