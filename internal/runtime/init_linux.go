@@ -151,9 +151,10 @@ func createInit(sock *os.File, cfg *initConfig) error {
 		}
 		prog = nil
 	}
-	// As runc does: a command missing from PATH fails create rather than
-	// start, so clients report it as docker does (exit 127).
-	if len(p.Args) > 0 && !strings.Contains(p.Args[0], "/") {
+	// As runc does: a command missing from PATH, or an absolute path that
+	// is missing or not executable, fails create rather than start, so
+	// clients report it as docker does (exit 127 or 126).
+	if len(p.Args) > 0 && (!strings.Contains(p.Args[0], "/") || filepath.IsAbs(p.Args[0])) {
 		if _, err := lookPath(p); err != nil {
 			return err
 		}
@@ -297,6 +298,13 @@ func setupRootfs(sock *os.File, cfg *initConfig) (*os.File, error) {
 	}
 	if err := unix.Chdir("/"); err != nil {
 		return nil, err
+	}
+	// As runc does: a missing cwd is created, inside the new root (so a
+	// symlink in it cannot lead out), before the root turns read-only.
+	if c := cfg.Process.Cwd; c != "" && c != "/" {
+		if err := os.MkdirAll(c, 0o755); err != nil {
+			return nil, fmt.Errorf("create cwd %s: %w", c, err)
+		}
 	}
 	if prop&unix.MS_SHARED != 0 {
 		if err := unix.Mount("", "/", "", prop, ""); err != nil {
@@ -603,6 +611,7 @@ func finalize(sock *os.File, cfg *initConfig, p *specs.Process, prog *seccomp.Pr
 	if err != nil {
 		return err
 	}
+	env := withHome(p.Env, p.User.UID)
 	var caps *specs.LinuxCapabilities
 	if p.Capabilities != nil {
 		caps = p.Capabilities
@@ -636,7 +645,7 @@ func finalize(sock *os.File, cfg *initConfig, p *specs.Process, prog *seccomp.Pr
 	}
 	// From here on errors cannot be reported (the socket is closed on
 	// exec but must stay for a failed execve): keep it.
-	err = unix.Exec(path, p.Args, p.Env)
+	err = unix.Exec(path, p.Args, env)
 	return fmt.Errorf("exec %s: %w", p.Args[0], err)
 }
 
@@ -677,10 +686,43 @@ func rawSetgroups(g []uint32) error {
 	return nil
 }
 
+// withHome adds HOME when the process has none, as runc does: the home of
+// uid in the container's /etc/passwd (we are inside its root), else "/".
+func withHome(env []string, uid uint32) []string {
+	for _, e := range env {
+		if strings.HasPrefix(e, "HOME=") {
+			return env
+		}
+	}
+	home := "/"
+	if b, err := os.ReadFile("/etc/passwd"); err == nil {
+		id := strconv.FormatUint(uint64(uid), 10)
+		for _, l := range strings.Split(string(b), "\n") {
+			// name:password:uid:gid:gecos:home:shell
+			if f := strings.Split(l, ":"); len(f) >= 7 && f[2] == id && f[5] != "" {
+				home = f[5]
+				break
+			}
+		}
+	}
+	return append(env[:len(env):len(env)], "HOME="+home)
+}
+
 // lookPath resolves args[0] with the container's PATH (we are inside the
-// container's root already).
+// container's root already). An absolute path is checked as execve would
+// see it, with runc's messages.
 func lookPath(p *specs.Process) (string, error) {
 	name := p.Args[0]
+	if filepath.IsAbs(name) {
+		var st unix.Stat_t
+		if err := unix.Stat(name, &st); err != nil {
+			return "", fmt.Errorf("exec: %q: stat %s: %w", name, name, err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o111 == 0 {
+			return "", fmt.Errorf("exec: %q: %w", name, unix.EACCES)
+		}
+		return name, nil
+	}
 	if strings.Contains(name, "/") {
 		return name, nil
 	}
