@@ -198,7 +198,8 @@ func (s *Store) resolve(ctx context.Context, named reference.Named, plat Platfor
 	}
 	err := errors.Join(errs...)
 	if errdefs.IsNotFound(err) {
-		return nil, fmt.Errorf("manifest for %s not found: %w", FamiliarString(named), err)
+		// docker's words (the registries' own answers name URLs and JSON).
+		return nil, fmt.Errorf("manifest for %s not found: manifest unknown: manifest unknown: %w", FamiliarString(named), errdefs.ErrNotFound)
 	}
 	return nil, err
 }
@@ -220,8 +221,6 @@ func (s *Store) pullOne(ctx context.Context, named reference.Named, plat Platfor
 	} else if d, ok := named.(reference.Digested); ok {
 		tagOrDigest = d.Digest().String()
 	}
-	ps.emit(ProgressEvent{ID: tagOrDigest, Status: "Pulling from " + reference.Path(named)})
-
 	eps, err := s.endpoints(named, false)
 	if err != nil {
 		return nil, false, err
@@ -229,7 +228,15 @@ func (s *Store) pullOne(ctx context.Context, named reference.Named, plat Platfor
 	for start := 0; ; {
 		res, err := s.resolve(ctx, named, plat, creds, eps[start:])
 		if err != nil {
+			if errdefs.IsNotFound(err) {
+				return nil, false, err
+			}
 			return nil, false, fmt.Errorf("pull %s: %w", FamiliarString(named), err)
+		}
+		// As docker: "Pulling from" once the manifest is known, so that a
+		// missing image is an error response, not a failed stream.
+		if start == 0 {
+			ps.emit(ProgressEvent{ID: tagOrDigest, Status: "Pulling from " + reference.Path(named)})
 		}
 		img, fresh, err := s.pullFrom(ctx, named, res, ps)
 		start += res.served + 1
