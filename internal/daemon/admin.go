@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
@@ -40,38 +39,6 @@ func (d *Daemon) ContainerRename(ctx context.Context, id, newName string) error 
 	d.ctrs.releaseName(old, c.ID)
 	d.containerEvent(c, events.ActionRename, map[string]string{"oldName": old})
 	return nil
-}
-
-// ContainerUpdate implements backend.ContainerAdminBackend: the restart
-// policy; resource changes arrive with the run-options work (issue 6).
-func (d *Daemon) ContainerUpdate(ctx context.Context, id string, cfg container.UpdateConfig) (container.UpdateResponse, error) {
-	c, err := d.ctrs.get(id)
-	if err != nil {
-		return container.UpdateResponse{}, err
-	}
-	var zero container.Resources
-	if !resourcesEqual(cfg.Resources, zero) {
-		return container.UpdateResponse{}, errMsg(errdefs.ErrNotImplemented, "updating resources is not supported by berth yet")
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cfg.RestartPolicy.Name != "" {
-		if c.HostConfig.AutoRemove && cfg.RestartPolicy.Name != container.RestartPolicyDisabled {
-			return container.UpdateResponse{}, errMsg(errInvalid, "Restart policy cannot be updated because AutoRemove is enabled for the container")
-		}
-		c.HostConfig.RestartPolicy = cfg.RestartPolicy
-	}
-	if err := d.saveRecord(c); err != nil {
-		return container.UpdateResponse{}, err
-	}
-	d.containerEvent(c, events.ActionUpdate, nil)
-	return container.UpdateResponse{Warnings: []string{}}, nil
-}
-
-func resourcesEqual(a, b container.Resources) bool {
-	return a.Memory == b.Memory && a.NanoCPUs == b.NanoCPUs && a.CPUShares == b.CPUShares && a.CPUQuota == b.CPUQuota &&
-		a.CPUPeriod == b.CPUPeriod && a.CpusetCpus == b.CpusetCpus && a.CpusetMems == b.CpusetMems && a.PidsLimit == nil &&
-		a.MemoryReservation == b.MemoryReservation && a.MemorySwap == b.MemorySwap && a.BlkioWeight == b.BlkioWeight
 }
 
 // ContainerPrune implements backend.ContainerAdminBackend.

@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/api/backend"
@@ -45,6 +46,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req backend.ContainerCreat
 		return container.CreateResponse{}, err
 	}
 	if err := d.validateCreate(cfg, hc); err != nil {
+		return container.CreateResponse{}, err
+	}
+	if err := d.createResources(hc); err != nil { // update.go: docker's resource checks and defaults
 		return container.CreateResponse{}, err
 	}
 	if _, _, err := d.runtimeFor(hc.Runtime); err != nil {
@@ -354,6 +358,8 @@ type ociRuntime interface {
 	Kill(ctx context.Context, id string, sig unix.Signal, all bool) error
 	Pause(ctx context.Context, id string) error
 	Resume(ctx context.Context, id string) error
+	// Update changes a live container's cgroup limits (update.go).
+	Update(ctx context.Context, id string, res *specs.LinuxResources) error
 }
 
 // runtimeOf returns c's runtime.
