@@ -59,15 +59,31 @@ func systemCPUUsage() uint64 {
 }
 
 func (d *Daemon) sample(c *Container) (container.StatsResponse, error) {
-	r := container.StatsResponse{ID: c.ID, Name: c.Name, OSType: "linux", Read: time.Now()}
 	m, err := cgroups.Load(cgroupPath(c))
 	if err != nil {
-		return r, err
+		return container.StatsResponse{ID: c.ID, Name: c.Name, OSType: "linux", Read: time.Now()}, err
 	}
 	st, err := m.Stats()
 	if err != nil {
-		return r, err
+		return container.StatsResponse{ID: c.ID, Name: c.Name, OSType: "linux", Read: time.Now()}, err
 	}
+	var si unixSysinfo
+	r := statsResponse(st, probeHost().NCPU, si.total())
+	r.ID, r.Name, r.Read = c.ID, c.Name, time.Now()
+	r.CPUStats.SystemUsage = systemCPUUsage()
+	if nm := string(c.HostConfig.NetworkMode); nm != "host" && nm != "none" && !strings.HasPrefix(nm, "container:") {
+		r.Networks = netStats(d.netnsPath(c.ID))
+	}
+	return r, nil
+}
+
+// statsResponse is docker's stats JSON for one cgroup sample, on either
+// hierarchy. Memory goes out as the kernel reports it, with memory.stat
+// whole: the client subtracts the inactive page cache (v1
+// total_inactive_file, v2 inactive_file) as docker's CLI does. With no
+// memory limit the limit shown is the host's RAM, as dockerd reports it.
+func statsResponse(st *cgroups.Stats, ncpu int, hostMem uint64) container.StatsResponse {
+	r := container.StatsResponse{OSType: "linux"}
 	r.CPUStats = container.CPUStats{
 		CPUUsage: container.CPUUsage{
 			TotalUsage:        st.CPU.Usage.Total,
@@ -75,14 +91,12 @@ func (d *Daemon) sample(c *Container) (container.StatsResponse, error) {
 			UsageInKernelmode: st.CPU.Usage.System,
 			UsageInUsermode:   st.CPU.Usage.User,
 		},
-		SystemUsage:    systemCPUUsage(),
-		OnlineCPUs:     uint32(probeHost().NCPU),
+		OnlineCPUs:     uint32(ncpu),
 		ThrottlingData: container.ThrottlingData{Periods: st.CPU.Throttling.Periods, ThrottledPeriods: st.CPU.Throttling.ThrottledPeriods, ThrottledTime: st.CPU.Throttling.ThrottledTime},
 	}
 	limit := st.Memory.Limit
-	if !st.Memory.HasLimit {
-		var si unixSysinfo
-		limit = si.total()
+	if !st.Memory.HasLimit || (hostMem > 0 && limit > hostMem) {
+		limit = hostMem
 	}
 	r.MemoryStats = container.MemoryStats{Usage: st.Memory.Usage, MaxUsage: st.Memory.MaxUsage, Stats: st.Memory.Stats, Failcnt: st.Memory.Failcnt, Limit: limit}
 	r.PidsStats = container.PidsStats{Current: st.Pids.Current, Limit: st.Pids.Limit}
@@ -94,11 +108,7 @@ func (d *Daemon) sample(c *Container) (container.StatsResponse, error) {
 		return out
 	}
 	r.BlkioStats = container.BlkioStats{IoServiceBytesRecursive: conv(st.Blkio.IoServiceBytesRecursive), IoServicedRecursive: conv(st.Blkio.IoServicedRecursive)}
-	r.NumProcs = 0
-	if nm := string(c.HostConfig.NetworkMode); nm != "host" && nm != "none" && !strings.HasPrefix(nm, "container:") {
-		r.Networks = netStats(d.netnsPath(c.ID))
-	}
-	return r, nil
+	return r
 }
 
 // netStats reads the interface counters inside a network namespace.
