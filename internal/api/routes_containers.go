@@ -25,7 +25,8 @@ func (s *Server) containerRoutes() {
 	s.handle("POST /containers/{id}/pause", c, s.simple(func(r *http.Request, id string) error { return s.b.Containers.ContainerPause(r.Context(), id) }))
 	s.handle("POST /containers/{id}/unpause", c, s.simple(func(r *http.Request, id string) error { return s.b.Containers.ContainerUnpause(r.Context(), id) }))
 	s.handle("POST /containers/{id}/wait", c, s.containerWait)
-	s.handle("DELETE /containers/{id}", c, s.containerRemove)
+	// {id...}: `docker rm --link /parent/alias` sends the link's path.
+	s.handle("DELETE /containers/{id...}", c, s.containerRemove)
 
 	s.handle("GET /containers/json", info, s.containerList)
 	s.handle("GET /containers/{id}/json", info, s.containerInspect)

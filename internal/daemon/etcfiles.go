@@ -54,7 +54,7 @@ func (d *Daemon) writeEtcFiles(c *Container) (hostname, hosts, resolv string, er
 		for _, e := range extra {
 			hb = fmt.Appendf(hb, "%s\t%s\n", e.IP, strings.Join(e.Names, " "))
 		}
-	} else if hb, err = d.net.Hosts(ctx, c.ID, network.HostsConfig{Hostname: name, Domainname: c.Config.Domainname, ExtraHosts: c.HostConfig.ExtraHosts}); err != nil {
+	} else if hb, err = d.net.Hosts(ctx, c.ID, network.HostsConfig{Hostname: name, Domainname: c.Config.Domainname, ExtraHosts: c.HostConfig.ExtraHosts, Links: d.hostLinks(c)}); err != nil {
 		return "", "", "", netErr(err)
 	}
 	if err = os.WriteFile(hosts, hb, 0o644); err != nil {
@@ -78,7 +78,7 @@ func (d *Daemon) writeEtcFiles(c *Container) (hostname, hosts, resolv string, er
 // `network connect|disconnect` (the file is bind-mounted, so the same inode
 // must be written). c.mu is held.
 func (d *Daemon) refreshEtcHosts(ctx context.Context, c *Container) {
-	b, err := d.net.Hosts(ctx, c.ID, network.HostsConfig{Hostname: c.hostname(), Domainname: c.Config.Domainname, ExtraHosts: c.HostConfig.ExtraHosts})
+	b, err := d.net.Hosts(ctx, c.ID, network.HostsConfig{Hostname: c.hostname(), Domainname: c.Config.Domainname, ExtraHosts: c.HostConfig.ExtraHosts, Links: d.hostLinks(c)})
 	if err != nil {
 		return
 	}

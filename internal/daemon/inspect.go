@@ -259,7 +259,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, id string, size bool) (co
 		RestartCount: c.RestartCount,
 		Driver:       "overlay2",
 		Platform:     "linux",
-		HostConfig:   c.HostConfig,
+		HostConfig:   d.inspectHostConfig(c),
 		Config:       c.Config,
 		Mounts:       []container.MountPoint{},
 		GraphDriver:  &storage.DriverData{Name: "overlay2", Data: map[string]string{"MergedDir": d.rootfsDir(c.ID)}},

@@ -196,11 +196,8 @@ func (d *Daemon) validateNetworking(ctx context.Context, hc *container.HostConfi
 			return netErr(err)
 		}
 	}
-	for _, l := range hc.Links {
-		name, _, _ := strings.Cut(l, ":")
-		if _, err := d.ctrs.get(strings.TrimPrefix(name, "/")); err != nil {
-			return errMsg(errInvalid, "could not get container for %s", name)
-		}
+	if err := d.normalizeLinks(hc); err != nil {
+		return err
 	}
 	if _, err := network.ParseExtraHosts(hc.ExtraHosts, netip.IPv4Unspecified()); err != nil {
 		return netErr(err)
@@ -247,17 +244,33 @@ func exposedPorts(c *Container, img ocispec.ImageConfig) []string {
 	return out
 }
 
-// links are --link name:alias pairs (the API may give "/name:/ctr/alias").
-func links(hc *container.HostConfig) []network.Link {
+// dnsLinks are the --link aliases the embedded DNS server of a user network
+// answers for this container: the endpoint's (as the CLI sends them), and
+// HostConfig.Links for the network of its NetworkMode (an API client may
+// send only those).
+func dnsLinks(hc *container.HostConfig, network string, s *apinet.EndpointSettings) []network.Link {
+	var raw []string
+	if s != nil {
+		raw = append(raw, s.Links...)
+	}
+	if !legacyLinks(hc) && network == string(hc.NetworkMode) {
+		raw = append(raw, hc.Links...)
+	}
+	return toLinks(raw)
+}
+
+func toLinks(raw []string) []network.Link {
 	var out []network.Link
-	for _, l := range hc.Links {
-		name, alias, ok := strings.Cut(l, ":")
-		name = strings.TrimPrefix(name, "/")
-		if !ok {
-			alias = name
+	seen := map[network.Link]bool{}
+	for _, l := range raw {
+		name, alias, err := parseLink(l)
+		if err != nil {
+			continue
 		}
-		alias = alias[strings.LastIndex(alias, "/")+1:]
-		out = append(out, network.Link{Name: name, Alias: alias})
+		if k := (network.Link{Name: name, Alias: alias}); !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
 	}
 	return out
 }
@@ -276,6 +289,9 @@ func (d *Daemon) connectNetworks(ctx context.Context, c *Container, img ocispec.
 	ports, err := network.BindingsFromAPI(hostBindings(c.HostConfig.PortBindings), c.HostConfig.PublishAllPorts, exposedPorts(c, img))
 	if err != nil {
 		return netErr(err)
+	}
+	if err := d.checkLinks(ctx, c); err != nil {
+		return err
 	}
 	settings := d.loadNetworking(c.ID)
 	var names, others []string
@@ -296,7 +312,7 @@ func (d *Daemon) connectNetworks(ctx context.Context, c *Container, img ocispec.
 			Name:        strings.TrimPrefix(c.Name, "/"),
 			Hostname:    c.hostname(),
 			NetnsPath:   nsPath,
-			Links:       links(c.HostConfig),
+			Links:       dnsLinks(c.HostConfig, n, settings[n]),
 			DNS:         dns,
 		}
 		if i == 0 {
@@ -319,6 +335,7 @@ func (d *Daemon) connectNetworks(ctx context.Context, c *Container, img ocispec.
 		}
 		d.publish(events.NetworkEventType, events.ActionConnect, ep.NetworkID, map[string]string{"name": d.networkName(ctx, ep.NetworkID), "type": "bridge", "container": c.ID})
 	}
+	d.refreshLinkParents(ctx, c)
 	return nil
 }
 
@@ -748,11 +765,22 @@ func (d *Daemon) NetworkConnect(ctx context.Context, id string, req apinet.Conne
 	if es == nil {
 		es = &apinet.EndpointSettings{}
 	}
+	for _, l := range es.Links {
+		if _, _, err := parseLink(l); err != nil {
+			return err
+		}
+	}
+	if len(es.Links) > 0 && n.Name == "bridge" {
+		return errMsg(errInvalid, "links are only supported for user-defined networks")
+	}
 	if c.State.running() {
 		e := network.Endpoint{ContainerID: c.ID, Name: strings.TrimPrefix(c.Name, "/"), Hostname: c.hostname(),
-			Aliases: es.Aliases, NetnsPath: d.netnsPath(c.ID), Links: links(c.HostConfig)}
+			Aliases: es.Aliases, NetnsPath: d.netnsPath(c.ID), Links: toLinks(es.Links)}
 		if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
 			e.IPv4 = es.IPAMConfig.IPv4Address.String()
+		}
+		if es.IPAMConfig != nil && es.IPAMConfig.IPv6Address.IsValid() {
+			e.IPv6 = es.IPAMConfig.IPv6Address.String()
 		}
 		e.DNS = d.dnsServers(c)
 		if _, err := d.net.Connect(ctx, n.ID, e); err != nil {
@@ -761,7 +789,7 @@ func (d *Daemon) NetworkConnect(ctx context.Context, id string, req apinet.Conne
 		d.refreshEtcHosts(ctx, c)
 		d.publish(events.NetworkEventType, events.ActionConnect, n.ID, map[string]string{"name": n.Name, "type": "bridge", "container": c.ID})
 	}
-	settings[n.Name] = &apinet.EndpointSettings{Aliases: es.Aliases, IPAMConfig: es.IPAMConfig}
+	settings[n.Name] = &apinet.EndpointSettings{Aliases: es.Aliases, IPAMConfig: es.IPAMConfig, Links: es.Links}
 	return d.saveNetworking(c.ID, settings)
 }
 

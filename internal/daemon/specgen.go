@@ -79,7 +79,7 @@ func (d *Daemon) generateSpec(c *Container, img *image.Image, rootfs string, nsP
 		RootFS:        root.FS(),
 		Entrypoint:    cfg.Entrypoint,
 		Cmd:           cfg.Cmd,
-		Env:           cfg.Env,
+		Env:           append(d.linkEnv(c), cfg.Env...),
 		WorkingDir:    cfg.WorkingDir,
 		User:          cfg.User,
 		Hostname:      cfg.Hostname,

@@ -142,10 +142,15 @@ func (m *Manager) ResolvConf(_ context.Context, containerID string, c DNSConfig)
 	return BuildResolvConf(host, embedded, ipv6, c), nil
 }
 
-// HostsConfig is a container's --hostname, --domainname and --add-host.
+// HostsConfig is a container's --hostname, --domainname, --add-host and
+// legacy --link targets.
 type HostsConfig struct {
 	Hostname, Domainname string
 	ExtraHosts           []string // "name:ip"; ip may be "host-gateway"
+	// Links are the container's legacy links (default bridge), Name being
+	// the target's current name: each becomes "<ip> alias <hostname> <name>"
+	// when the target is on the default bridge, as docker writes it.
+	Links []Link
 }
 
 // HostEntry is one /etc/hosts line.
@@ -204,8 +209,8 @@ func ParseExtraHosts(hosts []string, gw netip.Addr) ([]HostEntry, error) {
 }
 
 // Hosts returns a container's /etc/hosts for its current endpoints: its own
-// addresses (first network first) and, on the default bridge, its --link
-// targets (user networks resolve links through the embedded DNS).
+// addresses (first network first) and, when it is on the default bridge,
+// its legacy links (user networks resolve links through the embedded DNS).
 func (m *Manager) Hosts(_ context.Context, containerID string, c HostsConfig) ([]byte, error) {
 	extra, err := ParseExtraHosts(c.ExtraHosts, m.HostGateway())
 	if err != nil {
@@ -223,22 +228,33 @@ func (m *Manager) Hosts(_ context.Context, containerID string, c HostsConfig) ([
 		if i == 0 && ep.IPv6.IsValid() {
 			own = append(own, ep.IPv6.Addr())
 		}
-		n := m.nets[ep.NetworkID]
-		if n == nil || !n.cfg.Default {
-			continue
-		}
-		for _, l := range ep.Links {
-			for _, t := range n.eps {
-				if t.Name == l.Name && t.IPv4.IsValid() {
-					names := []string{l.Alias}
-					if l.Alias != l.Name {
-						names = append(names, l.Name)
-					}
-					links = append(links, HostEntry{IP: t.IPv4.Addr(), Names: names})
-				}
-			}
+		if n := m.nets[ep.NetworkID]; n != nil && n.cfg.Default {
+			links = linkEntries(n, c.Links)
 		}
 	}
 	m.mu.Unlock()
 	return BuildHosts(c.Hostname, c.Domainname, own, extra, links), nil
+}
+
+// linkEntries are the /etc/hosts lines of legacy links to containers on the
+// default network n: "alias hostname name" (name only when it differs from
+// the alias), as docker's buildSandboxOptions. Caller holds m.mu.
+func linkEntries(n *netState, links []Link) []HostEntry {
+	var out []HostEntry
+	for _, l := range links {
+		for _, t := range n.eps {
+			if t.Name != l.Name || !t.IPv4.IsValid() {
+				continue
+			}
+			names := []string{l.Alias}
+			if t.Hostname != "" {
+				names = append(names, t.Hostname)
+			}
+			if l.Alias != l.Name {
+				names = append(names, l.Name)
+			}
+			out = append(out, HostEntry{IP: t.IPv4.Addr(), Names: names})
+		}
+	}
+	return out
 }
