@@ -74,6 +74,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req backend.ContainerCreat
 	}
 	c.State.Status = container.StateCreated
 	c.Path, c.Args = commandOf(cfg, img.Config.Config)
+	if err := d.checkSpec(c, img); err != nil { // specgen.go: bad security options fail the create, as docker's
+		return container.CreateResponse{}, err
+	}
 
 	name := req.Name
 	if name != "" {
@@ -770,12 +773,12 @@ func (d *Daemon) ContainerUnpause(ctx context.Context, id string) error {
 
 // ContainerRemove implements backend.ContainerBackend.
 func (d *Daemon) ContainerRemove(ctx context.Context, id string, opts backend.RemoveOptions) error {
-	if opts.RemoveLink {
-		return d.removeLink(ctx, id)
-	}
 	c, err := d.ctrs.get(id)
 	if err != nil {
 		return err
+	}
+	if opts.RemoveLink {
+		return errMsg(errdefs.ErrNotImplemented, "--link is not supported by berth yet")
 	}
 	c.mu.Lock()
 	if c.State.Status == container.StateRemoving {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -42,15 +43,82 @@ func probeHost() spec.Host {
 		if _, err := os.Stat("/sys/fs/selinux/enforce"); err == nil {
 			hostInfo.SELinux = true
 		}
+		// What the daemon can grant is its bounding set (docker's
+		// caps.GetAllCapabilities): here CAP_SYS_RESOURCE may be missing.
+		hostInfo.Capabilities = boundingCaps()
 	})
 	return hostInfo
 }
 
+// boundingCaps reads the daemon's capability bounding set; nil (all) if
+// /proc cannot tell.
+func boundingCaps() []string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return nil
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapBnd:"); ok {
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil {
+				return spec.CapabilitiesFromMask(m)
+			}
+		}
+	}
+	return nil
+}
+
+// hostDevices lists the host's device nodes for a --privileged container,
+// as runc's devices.HostDevices: /dev walked, skipping the directories a
+// container gets its own of. Scanned per start: devices come and go.
+func hostDevices() []spec.HostDevice {
+	var out []spec.HostDevice
+	var walk func(dir string)
+	walk = func(dir string) {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			p := dir + "/" + e.Name()
+			if e.IsDir() {
+				switch e.Name() {
+				case "pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev":
+				default:
+					walk(p)
+				}
+				continue
+			}
+			if e.Type()&(os.ModeDevice|os.ModeNamedPipe) == 0 || p == "/dev/console" {
+				continue
+			}
+			if hd, err := lstatDevice(p); err == nil {
+				out = append(out, hd)
+			}
+		}
+	}
+	walk("/dev")
+	return out
+}
+
+// statDevice returns the bare errno: spec adds docker's "error gathering
+// device information…" prefix.
 func statDevice(path string) (spec.HostDevice, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
-		return spec.HostDevice{}, fmt.Errorf("error gathering device information while adding custom device %q: %w", path, err)
+		return spec.HostDevice{}, err
 	}
+	return deviceOf(path, &st)
+}
+
+func lstatDevice(path string) (spec.HostDevice, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return spec.HostDevice{}, err
+	}
+	return deviceOf(path, &st)
+}
+
+func deviceOf(path string, st *unix.Stat_t) (spec.HostDevice, error) {
 	hd := spec.HostDevice{Path: path, Major: int64(unix.Major(st.Rdev)), Minor: int64(unix.Minor(st.Rdev)), FileMode: os.FileMode(st.Mode & 0o777), UID: st.Uid, GID: st.Gid}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFCHR:
@@ -65,21 +133,75 @@ func statDevice(path string) (spec.HostDevice, error) {
 	return hd, nil
 }
 
+// checkSpec generates a container's spec at create time, with placeholders
+// for what exists only at start (rootfs, etc files, joined namespaces), so
+// that bad options (capabilities, devices, sysctls, security opts) fail the
+// create as docker's do, leaving no container behind. Users and groups by
+// name are resolved at start, against the rootfs, as docker does.
+func (d *Daemon) checkSpec(c *Container, img *image.Image) error {
+	o := d.specOptions(c)
+	o.Mounts = nil // checked by the volume code at create
+	o.User = ""
+	o.GroupAdd = nil
+	for _, g := range c.HostConfig.GroupAdd {
+		if _, err := strconv.Atoi(g); err == nil {
+			o.GroupAdd = append(o.GroupAdd, g)
+		}
+	}
+	for _, t := range []specs.LinuxNamespaceType{specs.NetworkNamespace, specs.PIDNamespace, specs.IPCNamespace, specs.UserNamespace} {
+		o.NSPaths[t] = "/proc/self/ns/placeholder"
+	}
+	_, err := spec.Generate(img.Config.Config, o)
+	return err
+}
+
 // generateSpec turns a container record into its OCI runtime spec.
 func (d *Daemon) generateSpec(c *Container, img *image.Image, rootfs string, nsPaths map[string]string) (*specs.Spec, error) {
-	cfg, hc := c.Config, c.HostConfig
+	hc := c.HostConfig
 	root, err := os.OpenRoot(rootfs)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
+	o := d.specOptions(c)
+	o.RootfsPath, o.RootFS = rootfs, root.FS()
+	var err2 error
+	if o.HostnamePath, o.HostsPath, o.ResolvConfPath, err2 = d.writeEtcFiles(c); err2 != nil {
+		return nil, err2
+	}
+	for t, p := range nsPaths {
+		o.NSPaths[specs.LinuxNamespaceType(t)] = p
+	}
+	if strings.HasPrefix(string(hc.PidMode), "container:") || strings.HasPrefix(string(hc.IpcMode), "container:") {
+		for _, m := range []struct {
+			mode string
+			typ  specs.LinuxNamespaceType
+			ns   string
+		}{{string(hc.PidMode), specs.PIDNamespace, "pid"}, {string(hc.IpcMode), specs.IPCNamespace, "ipc"}} {
+			if ref, ok := strings.CutPrefix(m.mode, "container:"); ok {
+				other, err := d.ctrs.get(ref)
+				if err != nil {
+					return nil, err
+				}
+				if !other.State.running() {
+					return nil, errMsg(errConflict, "container %s is not running", other.ID)
+				}
+				o.NSPaths[m.typ] = fmt.Sprintf("/proc/%d/ns/%s", other.State.Pid, m.ns)
+			}
+		}
+	}
+	return spec.Generate(img.Config.Config, o)
+}
+
+// specOptions maps a container record to spec options, without what only
+// exists at start (rootfs, etc files, namespace paths).
+func (d *Daemon) specOptions(c *Container) *spec.Options {
+	cfg, hc := c.Config, c.HostConfig
 	o := &spec.Options{
 		ID:            c.ID,
-		RootfsPath:    rootfs,
-		RootFS:        root.FS(),
 		Entrypoint:    cfg.Entrypoint,
 		Cmd:           cfg.Cmd,
-		Env:           append(d.linkEnv(c), cfg.Env...),
+		Env:           cfg.Env,
 		WorkingDir:    cfg.WorkingDir,
 		User:          cfg.User,
 		Hostname:      cfg.Hostname,
@@ -113,10 +235,6 @@ func (d *Daemon) generateSpec(c *Container, img *image.Image, rootfs string, nsP
 		Daemon:         spec.Daemon{CgroupParent: "/berth", InitPath: d.initPath},
 		Resources:      resourcesOf(hc.Resources),
 	}
-	var err2 error
-	if o.HostnamePath, o.HostsPath, o.ResolvConfPath, err2 = d.writeEtcFiles(c); err2 != nil {
-		return nil, err2
-	}
 	for _, u := range hc.Ulimits {
 		o.Ulimits = append(o.Ulimits, spec.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
 	}
@@ -124,28 +242,10 @@ func (d *Daemon) generateSpec(c *Container, img *image.Image, rootfs string, nsP
 		o.Devices = append(o.Devices, spec.DeviceMapping{PathOnHost: dev.PathOnHost, PathInContainer: dev.PathInContainer, CgroupPermissions: dev.CgroupPermissions})
 	}
 	o.DeviceCgroupRules = hc.DeviceCgroupRules
-	for t, p := range nsPaths {
-		o.NSPaths[specs.LinuxNamespaceType(t)] = p
+	if hc.Privileged {
+		o.Host.Devices = hostDevices()
 	}
-	if strings.HasPrefix(string(hc.PidMode), "container:") || strings.HasPrefix(string(hc.IpcMode), "container:") {
-		for _, m := range []struct {
-			mode string
-			typ  specs.LinuxNamespaceType
-			ns   string
-		}{{string(hc.PidMode), specs.PIDNamespace, "pid"}, {string(hc.IpcMode), specs.IPCNamespace, "ipc"}} {
-			if ref, ok := strings.CutPrefix(m.mode, "container:"); ok {
-				other, err := d.ctrs.get(ref)
-				if err != nil {
-					return nil, err
-				}
-				if !other.State.running() {
-					return nil, errMsg(errConflict, "container %s is not running", other.ID)
-				}
-				o.NSPaths[m.typ] = fmt.Sprintf("/proc/%d/ns/%s", other.State.Pid, m.ns)
-			}
-		}
-	}
-	return spec.Generate(img.Config.Config, o)
+	return o
 }
 
 func resourcesOf(r container.Resources) spec.Resources {

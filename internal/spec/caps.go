@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -30,6 +31,20 @@ func DefaultCapabilities() []string {
 }
 
 var defaultCaps = DefaultCapabilities()
+
+// CapabilitiesFromMask names the capabilities set in a kernel capability
+// mask (e.g. CapBnd of /proc/self/status), in kernel order: the daemon's
+// bounding set is what it can grant (Host.Capabilities). Bits this package
+// does not know are left out.
+func CapabilitiesFromMask(mask uint64) []string {
+	out := []string{}
+	for i, c := range allCapabilities {
+		if mask&(1<<uint(i)) != 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
 
 // available returns the capabilities the daemon can grant, in kernel order.
 func (h *Host) available() []string {
@@ -78,13 +93,14 @@ func tweakCaps(adds, drops []string, privileged bool, avail []string) ([]string,
 	if len(adds) == 0 && len(drops) == 0 {
 		return defaultCaps, nil
 	}
+	// docker's messages name the field: "invalid CapAdd: unknown capability: …".
 	capDrop, err := normalizeCaps(drops, avail)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("invalid CapDrop: %w", err)
 	}
 	capAdd, err := normalizeCaps(adds, avail)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("invalid CapAdd: %w", err)
 	}
 	var caps []string
 	switch {

@@ -66,8 +66,10 @@ func parseSecurityOpts(opts []string, daemonNNP bool) (secOpts, error) {
 // host without it is an error rather than a silent downgrade.
 func (g *gen) lsm() error {
 	o, p := g.o, g.s.Process
-	if g.sec.apparmor != "" && !o.Host.AppArmor {
-		return notImplementedf("AppArmor is not enabled on this host")
+	// Asking for no confinement is met on a host without the LSM, so
+	// compose files with apparmor:unconfined or label:disable run anywhere.
+	if a := g.sec.apparmor; a != "" && a != "unconfined" && !o.Host.AppArmor {
+		return notImplementedf("AppArmor is not enabled on this host: cannot apply --security-opt apparmor=%s", a)
 	}
 	if o.Host.AppArmor {
 		switch {
@@ -80,10 +82,15 @@ func (g *gen) lsm() error {
 		}
 	}
 
-	if len(g.sec.labels) > 0 && !o.Host.SELinux {
-		return notImplementedf("SELinux is not enabled on this host")
+	if !o.Host.SELinux {
+		for _, l := range g.sec.labels {
+			if l != "disable" {
+				return notImplementedf("SELinux is not enabled on this host: cannot apply --security-opt label=%s", l)
+			}
+		}
+		return nil
 	}
-	if !o.Host.SELinux || o.Privileged {
+	if o.Privileged {
 		return nil
 	}
 	// container-selinux's defaults; the daemon reserves the MCS level.

@@ -39,9 +39,9 @@ func TestCapabilities(t *testing.T) {
 		{name: "add ALL drop one", add: []string{"ALL"}, drop: []string{"sys_admin"}, want: slices.DeleteFunc(slices.Clone(allCapabilities), func(c string) bool { return c == "CAP_SYS_ADMIN" })},
 		{name: "privileged: all", privileged: true, drop: []string{"chown"}, want: allCapabilities},
 		{name: "privileged: what the daemon has", privileged: true, avail: withoutResource, want: withoutResource},
-		{name: "unknown", add: []string{"foo"}, err: `unknown capability: "CAP_FOO"`},
-		{name: "unknown drop", drop: []string{"CAP_BAR"}, err: `unknown capability: "CAP_BAR"`},
-		{name: "unavailable", add: []string{"sys_resource"}, avail: withoutResource, err: `capability not supported by your kernel or not available in the current environment: "CAP_SYS_RESOURCE"`},
+		{name: "unknown", add: []string{"foo"}, err: `invalid CapAdd: unknown capability: "CAP_FOO"`},
+		{name: "unknown drop", drop: []string{"CAP_BAR"}, err: `invalid CapDrop: unknown capability: "CAP_BAR"`},
+		{name: "unavailable", add: []string{"sys_resource"}, avail: withoutResource, err: `invalid CapAdd: capability not supported by your kernel or not available in the current environment: "CAP_SYS_RESOURCE"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := baseOpts()
@@ -136,9 +136,9 @@ func TestSecurityOptErrors(t *testing.T) {
 		{"foo=bar", `invalid --security-opt 2: "foo=bar"`},
 		{"no-new-privileges=maybe", `invalid --security-opt 2: "no-new-privileges=maybe"`},
 		{"systempaths=confined", `invalid --security-opt 2: "systempaths=confined"`},
-		{"apparmor=docker-default", "AppArmor is not enabled on this host"},
-		{"label=type:svirt_t", "SELinux is not enabled on this host"},
-		{"label:disable", "SELinux is not enabled on this host"},
+		{"apparmor=docker-default", "AppArmor is not enabled on this host: cannot apply --security-opt apparmor=docker-default"},
+		{"label=type:svirt_t", "SELinux is not enabled on this host: cannot apply --security-opt label=type:svirt_t"},
+		{"label:user:x", "SELinux is not enabled on this host: cannot apply --security-opt label=user:x"},
 	} {
 		t.Run(tc.opt, func(t *testing.T) {
 			o := baseOpts()
@@ -149,7 +149,14 @@ func TestSecurityOptErrors(t *testing.T) {
 }
 
 func TestAppArmorSELinux(t *testing.T) {
+	// Unconfined needs no LSM: accepted where there is none.
 	o := baseOpts()
+	o.SecurityOpt = []string{"apparmor=unconfined", "label=disable", "label:disable"}
+	s := mustGen(t, busyboxImage, o)
+	eq(t, "no LSM: profile", s.Process.ApparmorProfile, "")
+	eq(t, "no LSM: label", s.Process.SelinuxLabel, "")
+
+	o = baseOpts()
 	o.Host.AppArmor = true
 	o.Daemon.AppArmorProfile = "berth-default"
 	eq(t, "default profile", mustGen(t, busyboxImage, o).Process.ApparmorProfile, "berth-default")
@@ -162,7 +169,7 @@ func TestAppArmorSELinux(t *testing.T) {
 	o = baseOpts()
 	o.Host.SELinux = true
 	o.SELinuxLevel = "s0:c1,c2"
-	s := mustGen(t, busyboxImage, o)
+	s = mustGen(t, busyboxImage, o)
 	eq(t, "process label", s.Process.SelinuxLabel, "system_u:system_r:container_t:s0:c1,c2")
 	eq(t, "mount label", s.Linux.MountLabel, "system_u:object_r:container_file_t:s0:c1,c2")
 	o.SecurityOpt = []string{"label=type:spc_t", "label=level:s0:c9,c10"}
