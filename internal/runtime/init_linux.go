@@ -387,19 +387,7 @@ var defaultDevices = []specs.LinuxDevice{
 // container's /dev. In a user namespace mknod is not allowed: bind-mount
 // the host's node instead.
 func createDevices(rootfd int, devs []specs.LinuxDevice, userns bool) error {
-	all := append([]specs.LinuxDevice{}, defaultDevices...)
-	for _, d := range devs {
-		replaced := false
-		for i := range all {
-			if all[i].Path == d.Path {
-				all[i], replaced = d, true
-			}
-		}
-		if !replaced {
-			all = append(all, d)
-		}
-	}
-	for _, d := range all {
+	for _, d := range mergeDevices(devs) {
 		dir, base := filepath.Split(filepath.Clean(d.Path))
 		pfd, err := mkdirInRoot(rootfd, dir, false)
 		if err != nil {
@@ -435,6 +423,24 @@ func createDevices(rootfd int, devs []specs.LinuxDevice, userns bool) error {
 		}
 	}
 	return nil
+}
+
+// mergeDevices is the default device set with the spec's devices replacing
+// or added to it.
+func mergeDevices(devs []specs.LinuxDevice) []specs.LinuxDevice {
+	all := append([]specs.LinuxDevice{}, defaultDevices...)
+	for _, d := range devs {
+		replaced := false
+		for i := range all {
+			if all[i].Path == d.Path {
+				all[i], replaced = d, true
+			}
+		}
+		if !replaced {
+			all = append(all, d)
+		}
+	}
+	return all
 }
 
 func makeDevice(dfd int, name string, d *specs.LinuxDevice, userns bool) error {

@@ -382,8 +382,11 @@ func cgroupMounts() ([]cgroupMount, error) {
 	return out, sc.Err()
 }
 
-func ownCgroups() (map[string]string, error) {
-	b, err := os.ReadFile("/proc/self/cgroup")
+func ownCgroups() (map[string]string, error) { return cgroupsOf("/proc/self/cgroup") }
+
+// cgroupsOf maps the controller field of a /proc/<pid>/cgroup file to the path.
+func cgroupsOf(file string) (map[string]string, error) {
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}

@@ -45,6 +45,7 @@ const (
 	recCloneFlags = 1
 	recNsPath     = 2
 	recTimens     = 3
+	recPlan       = 4 // the C init's plan (plan.go, cinit.c)
 )
 
 type msg struct {

@@ -28,6 +28,8 @@
 //   R_CLONEFLAGS u32    namespaces to unshare (CLONE_NEW*)
 //   R_NSPATH     "type=path"  namespace to join; type as in the OCI spec
 //   R_TIMENS     text   lines for /proc/self/timens_offsets
+//   R_PLAN       ops    the whole container init (cinit.c): the process
+//                       that would return into the Go init runs it instead
 //
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,6 +45,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "nsexec.h"
+
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
@@ -55,13 +59,13 @@ enum {
 	MSG_USERMAP_REQ = 2,
 	MSG_USERMAP_ACK = 3,
 	MSG_CHILD_PID = 4,
-	MSG_ERROR = 5,
 };
 
 enum {
 	R_CLONEFLAGS = 1,
 	R_NSPATH = 2,
 	R_TIMENS = 3,
+	R_PLAN = 4,
 };
 
 #define MAX_NS 16
@@ -72,7 +76,9 @@ static int write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+		// the init socket with MSG_NOSIGNAL: a parent that is gone is an
+		// error, not a SIGPIPE
+		ssize_t n = fd == initfd ? send(fd, p, len, MSG_NOSIGNAL) : write(fd, p, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -102,10 +108,19 @@ static int read_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
-static void send_msg(uint32_t type, const void *data, uint32_t len)
+int nsexec_send(uint32_t type, const void *data, uint32_t len)
 {
 	uint32_t hdr[2] = {type, len};
 	if (write_all(initfd, hdr, sizeof(hdr)) < 0 || (len && write_all(initfd, data, len) < 0))
+		return -1;
+	return 0;
+}
+
+int nsexec_read(void *buf, size_t len) { return read_all(initfd, buf, len); }
+
+static void send_msg(uint32_t type, const void *data, uint32_t len)
+{
+	if (nsexec_send(type, data, len) < 0)
 		_exit(1);
 }
 
@@ -165,6 +180,8 @@ __attribute__((constructor)) static void berth_nsexec(void)
 
 	uint32_t cloneflags = 0;
 	const char *timens = NULL;
+	const char *plan = NULL;
+	uint32_t planlen = 0;
 	struct {
 		int flag;
 		int fd;
@@ -201,6 +218,10 @@ __attribute__((constructor)) static void berth_nsexec(void)
 		}
 		case R_TIMENS:
 			timens = strndup(val, len);
+			break;
+		case R_PLAN:
+			plan = val;
+			planlen = len;
 			break;
 		}
 		off += len;
@@ -260,6 +281,11 @@ __attribute__((constructor)) static void berth_nsexec(void)
 
 	uint32_t pid = getpid();
 	if (joined_pid || (cloneflags & (CLONE_NEWPID | CLONE_NEWTIME))) {
+		// With a plan the child talks to the parent itself: it must not
+		// before CHILD_PID is out. The pipe reads EOF once we have exited.
+		int sync[2] = {-1, -1};
+		if (plan != NULL && pipe2(sync, O_CLOEXEC) < 0)
+			bail("nsexec: pipe");
 		pid_t child = fork();
 		if (child < 0)
 			bail("fork into pid namespace");
@@ -268,9 +294,19 @@ __attribute__((constructor)) static void berth_nsexec(void)
 			send_msg(MSG_CHILD_PID, &pid, sizeof(pid));
 			_exit(0);
 		}
+		if (plan != NULL) {
+			char c;
+			close(sync[1]);
+			while (read(sync[0], &c, 1) < 0 && errno == EINTR)
+				;
+			close(sync[0]);
+			cinit_run(plan, planlen);
+		}
 		free(buf);
 		return;
 	}
 	send_msg(MSG_CHILD_PID, &pid, sizeof(pid));
+	if (plan != NULL)
+		cinit_run(plan, planlen);
 	free(buf);
 }

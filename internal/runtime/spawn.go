@@ -59,6 +59,9 @@ type spawnOpts struct {
 	onConsole   func(*os.File) error
 	onHooks     func(pid int) error
 	onSeccomp   func(fd int, pid int) error
+	// plan, when set, builds the C init's plan (plan.go) for the spawned
+	// child pid; the Go init is then never started and gets no CONFIG.
+	plan func(pid, stateDirFd int) ([]byte, error)
 }
 
 // spawn starts a protected copy of this binary as a container init and
@@ -125,6 +128,13 @@ func spawn(ctx context.Context, so *spawnOpts) (p *initProcess, err error) {
 	if so.timens != "" {
 		boot = appendRecord(boot, recTimens, []byte(so.timens))
 	}
+	if so.plan != nil {
+		pl, err := so.plan(cmd.Process.Pid, so.cfg.StateDirFd)
+		if err != nil {
+			return p, err
+		}
+		boot = appendRecord(boot, recPlan, pl)
+	}
 	if err := sendMsg(parent, msgBootstrap, boot, -1); err != nil {
 		return p, fmt.Errorf("bootstrap: %w", err)
 	}
@@ -160,13 +170,15 @@ func spawn(ctx context.Context, so *spawnOpts) (p *initProcess, err error) {
 			return p, fmt.Errorf("process.oomScoreAdj %d: %w", *so.oomScoreAdj, err)
 		}
 	}
-	so.cfg.Pid = p.pid
-	b, err := json.Marshal(so.cfg)
-	if err != nil {
-		return p, err
-	}
-	if err := sendMsg(parent, msgConfig, b, -1); err != nil {
-		return p, err
+	if so.plan == nil {
+		so.cfg.Pid = p.pid
+		b, err := json.Marshal(so.cfg)
+		if err != nil {
+			return p, err
+		}
+		if err := sendMsg(parent, msgConfig, b, -1); err != nil {
+			return p, err
+		}
 	}
 	for {
 		m, err := expect(parent, 0)
@@ -317,9 +329,9 @@ func (r *Runtime) spawnInit(ctx context.Context, st *containerState, spec *specs
 	}
 	defer dir.Close()
 	so.stateDir = dir
+	var prog *seccomp.Program
 	if spec.Linux.Seccomp != nil {
-		prog, err := r.compileSeccomp(spec.Linux.Seccomp)
-		if err != nil {
+		if prog, err = r.compileSeccomp(spec.Linux.Seccomp); err != nil {
 			return nil, err
 		}
 		if so.cfg.Seccomp, err = prog.MarshalBinary(); err != nil {
@@ -351,6 +363,11 @@ func (r *Runtime) spawnInit(ctx context.Context, st *containerState, spec *specs
 			return nil
 		}
 		return sendConsole(o.ConsoleSocket, master)
+	}
+	if planOK(spec, prog) {
+		so.plan = func(pid, stateDirFd int) ([]byte, error) {
+			return buildPlan(spec, so.cfg, prog, pid, stateDirFd)
+		}
 	}
 	p, err := spawn(ctx, so)
 	if err != nil {
