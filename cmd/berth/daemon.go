@@ -143,8 +143,6 @@ func runDaemon(args []string) int {
 		listeners = append(listeners, l)
 		log.Info("API listening", "addr", h)
 	}
-	// Networks, volumes and container archives are not implemented
-	// yet: their routes answer 501.
 	srv := api.New(api.Backends{
 		Containers:     d,
 		ContainerInfo:  d,
@@ -157,6 +155,7 @@ func runDaemon(args []string) int {
 		Archive:        d,
 		System:         d,
 		Networks:       d,
+		Volumes:        d,
 	}, api.Options{Logger: log})
 	if err := api.Serve(ctx, listeners, srv); err != nil && ctx.Err() == nil {
 		log.Error("serve", "err", err)

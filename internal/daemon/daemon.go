@@ -39,6 +39,7 @@ type Daemon struct {
 	snaps   snapshot.Snapshotter
 	ctrs    containers
 	net     *network.Manager
+	vols    *volumeManager
 	events  *eventBus
 	started time.Time
 
@@ -120,11 +121,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		db.Close()
 		return nil, fmt.Errorf("networks: %w", err)
 	}
+	// Volumes before restore: restore's teardown of exited containers
+	// drops their volume mounts.
+	if err := d.openVolumes(ctx); err != nil {
+		d.net.Close()
+		db.Close()
+		return nil, fmt.Errorf("volumes: %w", err)
+	}
 	if err := d.restore(ctx); err != nil {
 		d.net.Close()
 		db.Close()
 		return nil, err
 	}
+	d.sweepVolumes(ctx)
 	return d, nil
 }
 

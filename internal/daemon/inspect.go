@@ -75,7 +75,7 @@ func (d *Daemon) summary(c *Container) container.Summary {
 		Labels:  c.Config.Labels,
 		State:   c.State.Status,
 		Status:  statusString(c.State, c.RestartCount),
-		Mounts:  []container.MountPoint{},
+		Mounts:  d.inspectMounts(c),
 		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{
 			c.networkMode(): {},
 		}},
@@ -261,7 +261,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, id string, size bool) (co
 		Platform:     "linux",
 		HostConfig:   d.inspectHostConfig(c),
 		Config:       c.Config,
-		Mounts:       []container.MountPoint{},
+		Mounts:       d.inspectMounts(c),
 		GraphDriver:  &storage.DriverData{Name: "overlay2", Data: map[string]string{"MergedDir": d.rootfsDir(c.ID)}},
 		NetworkSettings: &container.NetworkSettings{
 			SandboxKey: d.netnsPath(c.ID),

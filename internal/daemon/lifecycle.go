@@ -107,6 +107,10 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req backend.ContainerCreat
 		d.cleanupCreate(ctx, c)
 		return container.CreateResponse{}, err
 	}
+	if err := d.createMounts(ctx, c, img.Config.Config); err != nil { // volumes.go
+		d.cleanupCreate(ctx, c)
+		return container.CreateResponse{}, err
+	}
 	if nc := req.NetworkingConfig; nc != nil && len(nc.EndpointsConfig) > 0 {
 		if err := d.saveNetworking(c.ID, nc.EndpointsConfig); err != nil {
 			d.cleanupCreate(ctx, c)
@@ -127,6 +131,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req backend.ContainerCreat
 }
 
 func (d *Daemon) cleanupCreate(ctx context.Context, c *Container) {
+	d.removeMounts(ctx, c, true)
 	_ = d.snaps.Remove(ctx, c.ID)
 	_ = os.RemoveAll(d.containerDir(c.ID))
 	d.ctrs.releaseName(c.Name, c.ID)
@@ -137,9 +142,6 @@ func (d *Daemon) cleanupCreate(ctx context.Context, c *Container) {
 func (d *Daemon) validateCreate(cfg *container.Config, hc *container.HostConfig) error {
 	if err := d.validateNetworking(context.Background(), hc); err != nil {
 		return err
-	}
-	if len(hc.Binds) > 0 || len(hc.Mounts) > 0 || len(hc.VolumesFrom) > 0 || len(hc.Tmpfs) > 0 {
-		return errMsg(errdefs.ErrNotImplemented, "volumes and mounts (-v, --mount, --tmpfs, --volumes-from) are not supported by berth yet")
 	}
 	if cfg.Healthcheck != nil && len(cfg.Healthcheck.Test) > 0 && cfg.Healthcheck.Test[0] != "NONE" {
 		return errMsg(errdefs.ErrNotImplemented, "healthchecks are not supported by berth yet")
@@ -287,6 +289,9 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		if err := d.connectNetworks(ctx, c, img.Config.Config, p); err != nil {
 			return err
 		}
+	}
+	if err := d.mountVolumes(ctx, c, rootfs); err != nil { // volumes.go
+		return err
 	}
 	sp, err := d.generateSpec(c, img, rootfs, nsPaths)
 	if err != nil {
@@ -546,6 +551,7 @@ func (d *Daemon) shouldRestart(c *Container) (bool, time.Duration) {
 func (d *Daemon) teardown(ctx context.Context, c *Container) {
 	_ = d.forceDelete(ctx, c)
 	_ = snapshot.UnmountAll(d.rootfsDir(c.ID))
+	d.unmountVolumes(ctx, c)
 	d.releaseNetworks(ctx, c)
 	_ = network.RemoveNamespace(d.netnsPath(c.ID))
 	for _, f := range []string{"config.json", "exit", "pid", "monitor.pid", "runtime.log"} {
@@ -821,6 +827,7 @@ func (d *Daemon) ContainerRemove(ctx context.Context, id string, opts backend.Re
 		return err
 	}
 	d.ctrs.remove(c)
+	d.removeMounts(ctx, c, opts.RemoveVolumes)
 	removedCh := c.removedCh
 	c.mu.Unlock()
 	if err := d.snaps.Remove(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {

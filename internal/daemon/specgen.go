@@ -216,6 +216,7 @@ func (d *Daemon) specOptions(c *Container) *spec.Options {
 		SecurityOpt:   hc.SecurityOpt,
 		MaskedPaths:   hc.MaskedPaths,
 		ReadonlyPaths: hc.ReadonlyPaths,
+		Mounts:        d.specMounts(c), // volumes.go
 
 		ReadonlyRootfs: hc.ReadonlyRootfs,
 		GroupAdd:       hc.GroupAdd,

@@ -165,5 +165,6 @@ func (d *Daemon) SystemDiskUsage(ctx context.Context, opts backend.DiskUsageOpti
 		du.LayersSize += img.Size
 	}
 	du.Containers, err = d.ContainerList(ctx, backend.ListOptions{All: true, Size: true})
+	du.Volumes = d.volumeUsage(ctx) // volumes.go
 	return du, err
 }

@@ -1,0 +1,279 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// mountOf is one entry of inspect's "Mounts".
+type mountOf struct {
+	Type, Name, Source, Destination, Driver, Mode, Propagation string
+	RW                                                         bool
+}
+
+func inspectMounts(t *testing.T, d *daemon, ref string) map[string]mountOf {
+	t.Helper()
+	var ms []mountOf
+	if err := json.Unmarshal([]byte(d.must("docker", "inspect", "-f", "{{json .Mounts}}", ref)), &ms); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]mountOf{}
+	for _, m := range ms {
+		out[m.Destination] = m
+	}
+	return out
+}
+
+func mustFail(t *testing.T, d *daemon, want string, args ...string) string {
+	t.Helper()
+	out, err := d.docker(args...)
+	if err == nil {
+		t.Fatalf("docker %s succeeded:\n%s", strings.Join(args, " "), out)
+	}
+	if !strings.Contains(out, want) {
+		t.Fatalf("docker %s: want %q in:\n%s", strings.Join(args, " "), want, out)
+	}
+	return out
+}
+
+func volumeNames(t *testing.T, d *daemon) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for _, n := range strings.Fields(d.must("docker", "volume", "ls", "-q")) {
+		out[n] = true
+	}
+	return out
+}
+
+func TestDockerVolumes(t *testing.T) {
+	dockerCLI(t)
+	requireRegistry(t)
+	d := startDaemon(t, "--bridge", "none")
+	d.must("docker", "pull", bb)
+	volRoot := filepath.Join(d.root, "data", "volumes")
+
+	// volume create / ls / inspect with labels; bad names get docker's errors.
+	if out := d.must("docker", "volume", "create", "--label", "team=a", "vol1"); out != "vol1\n" {
+		t.Fatalf("create: %q", out)
+	}
+	d.must("docker", "volume", "create", "--label", "team=b", "vol2")
+	if out := d.must("docker", "volume", "ls", "--filter", "label=team=a", "--format", "{{.Name}} {{.Driver}}"); out != "vol1 local\n" {
+		t.Fatalf("ls label filter: %q", out)
+	}
+	if out := d.must("docker", "volume", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Labels.team}} {{.Mountpoint}} {{.Scope}}", "vol1"); out != "vol1 local a "+volRoot+"/vol1/_data local\n" {
+		t.Fatalf("inspect: %q", out)
+	}
+	mustFail(t, d, `create a/b: "a/b" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
+		"volume", "create", "a/b")
+	mustFail(t, d, `invalid option: "foo"`, "volume", "create", "-o", "foo=bar", "badopt")
+	mustFail(t, d, "no such volume", "volume", "inspect", "nosuch")
+	if volumeNames(t, d)["badopt"] {
+		t.Fatal("a refused create left a volume")
+	}
+
+	// -v name:/data: data persists across containers.
+	d.must("docker", "run", "--network", "none", "--rm", "-v", "vol1:/data", bb, "sh", "-c", "echo hello > /data/f")
+	if out := d.must("docker", "run", "--network", "none", "--rm", "-v", "vol1:/data", bb, "cat", "/data/f"); out != "hello\n" {
+		t.Fatalf("volume data: %q", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(volRoot, "vol1", "_data", "f")); string(b) != "hello\n" {
+		t.Fatalf("host view of the volume: %q", b)
+	}
+
+	// A volume a container (even stopped) refers to cannot be removed.
+	holder := strings.TrimSpace(d.must("docker", "create", "--network", "none", "--name", "holder", "-v", "vol1:/data:ro", bb, "true"))
+	mustFail(t, d, "remove vol1: volume is in use - ["+holder+"]", "volume", "rm", "vol1")
+	mustFail(t, d, "volume is in use", "volume", "rm", "-f", "vol1")
+	if out := d.must("docker", "volume", "ls", "-q", "--filter", "dangling=true"); strings.Contains(out, "vol1") || !strings.Contains(out, "vol2") {
+		t.Fatalf("dangling filter: %q", out)
+	}
+
+	// inspect shows docker's Mounts and HostConfig.Binds round-trips.
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "f"), []byte("from host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.must("docker", "create", "--network", "none", "--name", "mnts", "-v", "vol1:/data", "-v", host+":/h:ro", "-v", "/anon",
+		"--mount", "type=tmpfs,dst=/tm,tmpfs-size=1m", "--tmpfs", "/run", bb, "true")
+	ms := inspectMounts(t, d, "mnts")
+	if m := ms["/data"]; m != (mountOf{Type: "volume", Name: "vol1", Source: volRoot + "/vol1/_data", Destination: "/data", Driver: "local", Mode: "z", RW: true}) {
+		t.Errorf("named volume mount: %+v", m)
+	}
+	if m := ms["/h"]; m != (mountOf{Type: "bind", Source: host, Destination: "/h", Mode: "ro", RW: false, Propagation: "rprivate"}) {
+		t.Errorf("bind mount: %+v", m)
+	}
+	if m := ms["/anon"]; m.Type != "volume" || len(m.Name) != 64 || m.Mode != "" || !m.RW {
+		t.Errorf("anonymous mount: %+v", m)
+	}
+	if m := ms["/tm"]; m.Type != "tmpfs" || !m.RW {
+		t.Errorf("tmpfs mount: %+v", m)
+	}
+	if _, ok := ms["/run"]; ok || len(ms) != 4 {
+		t.Errorf("mounts: %+v", ms)
+	}
+	if out := d.must("docker", "inspect", "-f", "{{json .HostConfig.Binds}} {{json .HostConfig.Mounts}}", "mnts"); out != `["vol1:/data","`+host+`:/h:ro"] [{"Type":"tmpfs","Target":"/tm","TmpfsOptions":{"SizeBytes":1048576}}]`+"\n" {
+		t.Errorf("HostConfig round-trip: %s", out)
+	}
+	anonName := ms["/anon"].Name
+	d.must("docker", "rm", "-v", "mnts")
+	if volumeNames(t, d)[anonName] {
+		t.Error("rm -v left the anonymous volume")
+	}
+
+	// The daemon restarts: data and in-use references survive.
+	d.kill()
+	d.start("--bridge", "none")
+	if out := d.must("docker", "run", "--network", "none", "--rm", "-v", "vol1:/data", bb, "cat", "/data/f"); out != "hello\n" {
+		t.Fatalf("volume data after daemon restart: %q", out)
+	}
+	mustFail(t, d, "volume is in use - ["+holder+"]", "volume", "rm", "vol1")
+	d.must("docker", "rm", "holder")
+	d.must("docker", "volume", "rm", "vol1")
+	if _, err := os.Stat(filepath.Join(volRoot, "vol1")); !os.IsNotExist(err) {
+		t.Fatalf("removed volume's directory: %v", err)
+	}
+
+	// Copy-up: a fresh named volume gets the image's content, with modes;
+	// nocopy keeps it empty.
+	if out := d.must("docker", "run", "--network", "none", "--rm", "-v", "cu:/etc", "-v", "cutmp:/tmp", bb, "sh", "-c", "cat /etc/passwd | head -1; stat -c %a /tmp"); out != "root:x:0:0:root:/root:/bin/sh\n1777\n" {
+		t.Fatalf("copy-up seen in the container: %q", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(volRoot, "cu", "_data", "passwd")); err != nil || !strings.HasPrefix(string(b), "root:x:0:0:") {
+		t.Fatalf("copy-up on the host: %q %v", b, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(volRoot, "cutmp", "_data"), &st); err != nil || st.Mode&0o7777 != 0o1777 {
+		t.Fatalf("copy-up kept the directory mode: %o %v", st.Mode&0o7777, err)
+	}
+	if out := d.must("docker", "run", "--network", "none", "--rm", "--mount", "type=volume,src=nc,dst=/etc,volume-nocopy", bb, "sh", "-c", "test -e /etc/passwd && echo copied || echo empty"); out != "empty\n" {
+		t.Fatalf("volume-nocopy: %q", out)
+	}
+
+	// Binds: ro refuses writes (EROFS), rw writes through, a missing -v
+	// source is created, a missing --mount source is refused.
+	out, err := d.docker("run", "--network", "none", "--rm", "-v", host+":/h:ro", bb, "sh", "-c", "cat /h/f; touch /h/x")
+	if exitCode(err) != 1 || !strings.Contains(out, "from host") || !strings.Contains(out, "Read-only file system") {
+		t.Fatalf("ro bind: %v\n%s", err, out)
+	}
+	d.must("docker", "run", "--network", "none", "--rm", "-v", host+":/h", bb, "sh", "-c", "echo w > /h/new")
+	if b, _ := os.ReadFile(filepath.Join(host, "new")); string(b) != "w\n" {
+		t.Fatalf("rw bind write: %q", b)
+	}
+	missing := filepath.Join(host, "a", "b")
+	d.must("docker", "run", "--network", "none", "--rm", "-v", missing+":/m", bb, "true")
+	if fi, err := os.Stat(missing); err != nil || !fi.IsDir() {
+		t.Fatalf("missing -v source not created: %v", err)
+	}
+	before := d.must("docker", "ps", "-aq")
+	nope := filepath.Join(host, "nope")
+	mustFail(t, d, `invalid mount config for type "bind": bind source path does not exist: `+nope,
+		"run", "--network", "none", "--rm", "--name", "refused", "--mount", "type=bind,src="+nope+",dst=/x", bb, "true")
+	if after := d.must("docker", "ps", "-aq"); after != before {
+		t.Fatalf("refused --mount left a container: %q", after)
+	}
+	if _, err := os.Stat(nope); !os.IsNotExist(err) {
+		t.Fatal("refused --mount created its source")
+	}
+	if out := d.must("docker", "run", "--network", "none", "--rm", "--mount", "type=bind,src="+host+",dst=/b,readonly", bb, "cat", "/b/f"); out != "from host\n" {
+		t.Fatalf("--mount bind: %q", out)
+	}
+
+	// tmpfs: --mount with size and mode, --tmpfs with options.
+	out = d.must("docker", "run", "--network", "none", "--rm", "--mount", "type=tmpfs,dst=/tm,tmpfs-size=1m,tmpfs-mode=1770", bb, "sh", "-c", "grep ' /tm ' /proc/mounts; stat -c %a /tm")
+	if !strings.Contains(out, "tmpfs /tm tmpfs rw,nosuid,nodev,noexec") || !strings.Contains(out, "size=1024k") || !strings.HasSuffix(out, "\n1770\n") {
+		t.Fatalf("--mount tmpfs: %q", out)
+	}
+	if out := d.must("docker", "run", "--network", "none", "--rm", "--tmpfs", "/run:size=3m,exec", bb, "grep", " /run ", "/proc/mounts"); !strings.Contains(out, "size=3072k") || strings.Contains(out, "noexec") {
+		t.Fatalf("--tmpfs: %q", out)
+	}
+
+	// --volumes-from, rw and ro.
+	d.must("docker", "run", "--network", "none", "--name", "src", "-v", "vf:/shared", bb, "sh", "-c", "echo from > /shared/x")
+	if out := d.must("docker", "run", "--network", "none", "--rm", "--volumes-from", "src", bb, "cat", "/shared/x"); out != "from\n" {
+		t.Fatalf("--volumes-from: %q", out)
+	}
+	out, err = d.docker("run", "--network", "none", "--rm", "--volumes-from", "src:ro", bb, "touch", "/shared/y")
+	if err == nil || !strings.Contains(out, "Read-only file system") {
+		t.Fatalf("--volumes-from :ro: %v %s", err, out)
+	}
+
+	// --read-only: the rootfs refuses writes, volumes and tmpfs do not.
+	out, err = d.docker("run", "--network", "none", "--rm", "--read-only", bb, "touch", "/x")
+	if err == nil || !strings.Contains(out, "Read-only file system") {
+		t.Fatalf("--read-only rootfs: %v %s", err, out)
+	}
+	d.must("docker", "run", "--network", "none", "--rm", "--read-only", "-v", "rovol:/data", "--tmpfs", "/tmp", bb, "sh", "-c", "touch /data/x /tmp/y")
+
+	// Device-backed volume: a tmpfs mounted at first use, unmounted after.
+	d.must("docker", "volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=2m", "tv")
+	if out := d.must("docker", "run", "--network", "none", "--rm", "-v", "tv:/t", bb, "grep", " /t ", "/proc/mounts"); !strings.Contains(out, "tmpfs /t tmpfs") || !strings.Contains(out, "size=2048k") {
+		t.Fatalf("tmpfs volume: %q", out)
+	}
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), filepath.Join(volRoot, "tv", "_data")) {
+		t.Fatal("tmpfs volume still mounted after its last user exited")
+	}
+
+	// Anonymous volumes: --rm removes them, as does rm -v; named ones stay.
+	n := len(volumeNames(t, d))
+	d.must("docker", "run", "--network", "none", "--rm", "-v", "/anon2", bb, "true")
+	if got := len(volumeNames(t, d)); got != n {
+		t.Fatalf("--rm left an anonymous volume: %d volumes, want %d", got, n)
+	}
+	d.must("docker", "create", "--network", "none", "--name", "anon", "-v", "/data", "-v", "keep:/keep", bb, "true")
+	anonName = inspectMounts(t, d, "anon")["/data"].Name
+	if !volumeNames(t, d)[anonName] {
+		t.Fatal("anonymous volume not listed")
+	}
+	d.must("docker", "rm", "-v", "anon")
+	if vs := volumeNames(t, d); vs[anonName] || !vs["keep"] {
+		t.Fatalf("rm -v: %v", vs)
+	}
+
+	// system df lists volumes.
+	if out := d.must("docker", "system", "df", "-v", "--format", "{{range .Volumes}}{{.Name}} {{end}}"); !strings.Contains(out, "keep") {
+		t.Errorf("system df: %q", out)
+	}
+
+	// prune: anonymous ones only by default (docker 23+); all=true with a label filter.
+	d.must("docker", "create", "--network", "none", "-v", "/pruneme", bb, "true")
+	d.must("docker", "container", "prune", "-f")
+	anonLeft := 0
+	for name := range volumeNames(t, d) {
+		if len(name) == 64 {
+			anonLeft++
+		}
+	}
+	if anonLeft != 1 {
+		t.Fatalf("expected one orphaned anonymous volume, got %d", anonLeft)
+	}
+	out = d.must("docker", "volume", "prune", "-f")
+	if !strings.Contains(out, "Deleted Volumes:") {
+		t.Fatalf("prune: %q", out)
+	}
+	vs := volumeNames(t, d)
+	for name := range vs {
+		if len(name) == 64 {
+			t.Fatalf("prune left anonymous volume %s", name)
+		}
+	}
+	if !vs["vol2"] || !vs["keep"] {
+		t.Fatalf("prune without --all removed named volumes: %v", vs)
+	}
+	// berth speaks API 1.41, where the CLI refuses --all: the filter it
+	// would send.
+	d.must("docker", "volume", "prune", "-f", "--filter", "all=true", "--filter", "label=team=b")
+	if vs := volumeNames(t, d); vs["vol2"] || !vs["keep"] {
+		t.Fatalf("prune --all --filter label=team=b: %v", vs)
+	}
+	// A volume a stopped container uses survives prune.
+	d.must("docker", "create", "--network", "none", "--name", "user2", "-v", "vf:/shared", bb, "true")
+	d.must("docker", "volume", "prune", "-f", "--filter", "all=true")
+	if vs := volumeNames(t, d); !vs["vf"] || vs["keep"] {
+		t.Fatalf("prune --all: %v", vs)
+	}
+}
