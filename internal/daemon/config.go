@@ -84,6 +84,7 @@ type logSettings struct {
 	Driver   string
 	MaxSize  int64
 	MaxFiles int
+	Compress bool // gzip rotated files (the monitor does, see monitor.c)
 }
 
 // resolveLog merges a container's log config over the daemon's and
@@ -101,7 +102,7 @@ func resolveLog(driver string, opts map[string]string, d *Config) (logSettings, 
 	case "local":
 		// local keeps docker's rotation defaults (20 MB × 5); berth stores
 		// it as json-file lines rather than docker's protobuf frames.
-		ls.MaxSize, ls.MaxFiles = 20*1024*1024, 5
+		ls.MaxSize, ls.MaxFiles, ls.Compress = 20*1024*1024, 5, true
 	default:
 		return ls, fmt.Errorf("logger: no log driver named '%s' is registered: %w", ls.Driver, errdefs.ErrInvalidArgument)
 	}
@@ -124,9 +125,7 @@ func resolveLog(driver string, opts map[string]string, d *Config) (logSettings, 
 			if err != nil {
 				return ls, fmt.Errorf("invalid value for compress: %s: %w", v, errdefs.ErrInvalidArgument)
 			}
-			if b {
-				return ls, fmt.Errorf("log-opt compress=true is not supported by berth yet: %w", errdefs.ErrNotImplemented)
-			}
+			ls.Compress = b
 		case "labels", "env", "env-regex", "tag", "mode", "max-buffer-size":
 		default:
 			return ls, fmt.Errorf("unknown log opt '%s' for %s log driver: %w", k, ls.Driver, errdefs.ErrInvalidArgument)
@@ -134,6 +133,12 @@ func resolveLog(driver string, opts map[string]string, d *Config) (logSettings, 
 	}
 	if ls.MaxFiles > 1 && ls.MaxSize == 0 {
 		return ls, fmt.Errorf("max-file cannot be set without max-size: %w", errdefs.ErrInvalidArgument)
+	}
+	if ls.Compress && (ls.MaxFiles < 2 || ls.MaxSize == 0) {
+		if _, set := opts["compress"]; set {
+			return ls, fmt.Errorf("compress cannot be true when max-file is less than 2 or max-size is not set: %w", errdefs.ErrInvalidArgument)
+		}
+		ls.Compress = false // local's default with max-file=1
 	}
 	return ls, nil
 }

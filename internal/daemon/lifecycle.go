@@ -326,6 +326,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		LogPath:     c.LogPath,
 		LogMaxSize:  ls.MaxSize,
 		LogMaxFiles: ls.MaxFiles,
+		LogCompress: ls.Compress,
 		Terminal:    c.Config.Tty,
 		Stdin:       c.Config.OpenStdin,
 		StdinOnce:   c.Config.StdinOnce,

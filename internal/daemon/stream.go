@@ -256,18 +256,6 @@ type jsonLogLine struct {
 	Time   time.Time `json:"time"`
 }
 
-// logFiles lists a container's log files, oldest first.
-func logFiles(path string) []string {
-	var files []string
-	for i := 20; i >= 1; i-- {
-		p := path + "." + strconv.Itoa(i)
-		if _, err := os.Stat(p); err == nil {
-			files = append(files, p)
-		}
-	}
-	return append(files, path)
-}
-
 // ContainerLogs implements backend.StreamBackend.
 func (d *Daemon) ContainerLogs(ctx context.Context, id string, opts backend.LogsOptions) (backend.LogStream, error) {
 	c, err := d.ctrs.get(id)
@@ -315,11 +303,11 @@ func (d *Daemon) ContainerLogs(ctx context.Context, id string, opts backend.Logs
 		files := logFiles(logPath)
 		var cur *os.File
 		for i, f := range files {
-			fh, err := os.Open(f)
+			fh, err := openLogFile(f) // logfiles.go: rotated files may be .gz
 			if err != nil {
 				continue
 			}
-			r := bufio.NewReaderSize(fh, 64*1024)
+			r := bufio.NewReaderSize(logReader(fh), 64*1024)
 			for {
 				line, err := r.ReadBytes('\n')
 				if len(line) > 0 && line[len(line)-1] == '\n' {

@@ -45,6 +45,7 @@ type Config struct {
 	LogPath     string // json-file log; "" for the none driver
 	LogMaxSize  int64  // rotate at this size; 0 = never
 	LogMaxFiles int    // files kept when rotating (>= 1)
+	LogCompress bool   // gzip rotated files (FILE.1.gz …), docker's compress=true
 	Terminal    bool
 	Stdin       bool // keep stdin open (docker run -i)
 	StdinOnce   bool // close stdin when the first attached writer closes
@@ -80,6 +81,9 @@ func Start(ctx context.Context, c Config) (*Process, error) {
 		}
 		if c.LogMaxFiles > 1 {
 			args = append(args, "-n", strconv.Itoa(c.LogMaxFiles))
+		}
+		if c.LogCompress {
+			args = append(args, "-z")
 		}
 	}
 	if c.Terminal {

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -209,5 +211,62 @@ func TestMonitorCreateFailureReported(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "rootfs") {
 		t.Fatalf("error does not name the rootfs: %v", err)
+	}
+}
+
+func TestMonitorCompressesRotatedLogs(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireBinary(t, "gzip")
+	dir := bundle(t, false, "sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line-$i; i=$((i+1)); done")
+	logPath := filepath.Join(t.TempDir(), "c-json.log")
+	p, runtimeStart := start(t, Config{ID: "gz-" + filepath.Base(dir), Bundle: dir, LogPath: logPath, LogMaxSize: 1500, LogMaxFiles: 50, LogCompress: true})
+	runtimeStart()
+	if err := p.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The monitor waits for its last gzip child before it records the exit:
+	// every rotated file is compressed now, none is left plain or half done.
+	var all []string
+	n := 1
+	for ; ; n++ {
+		if _, err := os.Stat(logPath + "." + strconv.Itoa(n)); err == nil {
+			t.Fatalf("%s.%d left uncompressed", logPath, n)
+		}
+		f, err := os.Open(logPath + "." + strconv.Itoa(n) + ".gz")
+		if err != nil {
+			break
+		}
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatalf("%s.%d.gz: %v", logPath, n, err)
+		}
+		b, err := io.ReadAll(zr)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s.%d.gz: %v", logPath, n, err)
+		}
+		all = append([]string{string(b)}, all...) // older files have higher numbers
+	}
+	if n < 3 {
+		t.Fatalf("want at least 2 compressed files, got %d", n-1)
+	}
+	if m, _ := filepath.Glob(logPath + ".*.tmp"); len(m) > 0 {
+		t.Fatalf("temporary files left: %v", m)
+	}
+	b, _ := os.ReadFile(logPath)
+	all = append(all, string(b))
+	i := 0
+	for _, l := range strings.Split(strings.TrimSpace(strings.Join(all, "")), "\n") {
+		var m map[string]string
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if want := "line-" + strconv.Itoa(i) + "\n"; m["log"] != want {
+			t.Fatalf("line %d is %q, want %q", i, m["log"], want)
+		}
+		i++
+	}
+	if i != 300 {
+		t.Fatalf("%d lines across the files, want 300", i)
 	}
 }
