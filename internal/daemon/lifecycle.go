@@ -235,10 +235,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 			_ = d.saveRecord(c)
 			d.teardown(context.WithoutCancel(ctx), c)
 			// Attaches waiting for this start end: there is nothing to stream.
-			for _, w := range c.attachWait {
-				close(w)
-			}
-			c.attachWait = nil
+			closeAttachWaiters(c)
 			// --rm: docker removes a container whose start failed; the
 			// client waits for that removal. c.mu is held here, so later.
 			if c.HostConfig.AutoRemove {
@@ -819,6 +816,7 @@ func (d *Daemon) ContainerRemove(ctx context.Context, id string, opts backend.Re
 		c.mu.Lock()
 	}
 	c.State.Status = container.StateRemoving
+	closeAttachWaiters(c)
 	d.teardown(ctx, c)
 	// Order: record first, then data. A crash in between leaves a snapshot
 	// and directories with no record, which restore sweeps.

@@ -47,6 +47,15 @@ func (d *Daemon) connectPendingAttaches(ctx context.Context, c *Container) {
 	}
 }
 
+// closeAttachWaiters ends the attaches waiting for a start that will not
+// come (a failed start, a removal). c.mu is held.
+func closeAttachWaiters(c *Container) {
+	for _, w := range c.attachWait {
+		close(w)
+	}
+	c.attachWait = nil
+}
+
 // ContainerAttach implements backend.StreamBackend.
 func (d *Daemon) ContainerAttach(ctx context.Context, id string, opts backend.AttachOptions) error {
 	c, err := d.ctrs.get(id)
@@ -80,15 +89,16 @@ func (d *Daemon) ContainerAttach(ctx context.Context, id string, opts backend.At
 	stateDir := d.stateDir(c.ID)
 	var ready chan struct{}
 	if wait != nil {
-		select {
-		case t, ok := <-wait:
-			if !ok {
-				return nil // the start failed
-			}
-			stateDir, ready = t.stateDir, t.ready
-		case <-ctx.Done():
+		// Not ctx: net/http cancels a hijacked request's context when the
+		// client half-closes (the docker CLI does so at once when it sends
+		// no stdin), and the output must still flow. As moby does, the
+		// attach ends with the container: start hands over the monitor,
+		// a failed start or a removal closes the channel.
+		t, ok := <-wait
+		if !ok {
 			return nil
 		}
+		stateDir, ready = t.stateDir, t.ready
 	} else if status == container.StateExited || status == container.StateCreated {
 		return nil
 	}
@@ -127,20 +137,9 @@ func (d *Daemon) ContainerAttach(ctx context.Context, id string, opts backend.At
 			_ = conn.CloseWrite()
 		}()
 	}
-	go func() {
-		select {
-		case <-ctx.Done():
-			// net/http cancels the request context when the hijacked reader
-			// hits EOF, i.e. when a client with stdin half-closes (echo x |
-			// docker run -i): output must still flow until the container
-			// ends. A client that went away is seen by the failing writes.
-			if opts.Stdin && streams.Stdin != nil {
-				return
-			}
-			conn.Close()
-		case <-detached:
-		}
-	}()
+	// The request context is no end signal either (see above): output
+	// flows until the container ends; a client that went away is seen by
+	// the failing writes, and server shutdown closes hijacked connections.
 	if tty {
 		_, err = io.Copy(streams.Stdout, conn)
 	} else {

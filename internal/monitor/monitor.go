@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -234,12 +235,26 @@ func Attach(ctx context.Context, stateDir string, flags byte) (*net.UnixConn, er
 		return nil, fmt.Errorf("attach: %w", err)
 	}
 	uc := c.(*net.UnixConn)
-	if _, err := uc.Write([]byte{flags}); err != nil {
+	if _, err := uc.Write([]byte{flags | attachAck}); err != nil {
 		uc.Close()
 		return nil, fmt.Errorf("attach: %w", err)
 	}
+	// Connected is not registered: the monitor reads the flags in its own
+	// time, and output before that would miss this client. Its ack says
+	// every later byte comes here. The deadline guards a monitor that
+	// went away.
+	_ = uc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var ack [1]byte
+	if _, err := io.ReadFull(uc, ack[:]); err != nil {
+		uc.Close()
+		return nil, fmt.Errorf("attach: no acknowledgement from the monitor: %w", err)
+	}
+	_ = uc.SetReadDeadline(time.Time{})
 	return uc, nil
 }
+
+// attachAck asks the monitor to acknowledge the attach (see monitor.c).
+const attachAck = 16
 
 // Resize sets the container terminal's size.
 func Resize(stateDir string, rows, cols uint) error {

@@ -35,7 +35,10 @@
  * Attach protocol (attach.sock, SOCK_STREAM):
  *   client -> monitor   1 byte of flags: 1 = stdin, 2 = stdout, 4 = stderr,
  *                       8 = the client has replayed the log and wants only
- *                       new output (reserved; all clients get only new output)
+ *                       new output (reserved; all clients get only new output),
+ *                       16 = acknowledge: the monitor answers one 0 byte once
+ *                       the client is registered, so a client that waits for
+ *                       it before letting the container start misses nothing
  *                       then, if flag 1, raw stdin bytes; shutdown(SHUT_WR)
  *                       ends stdin (closes the container's stdin under -O)
  *   monitor -> client   without a terminal: docker's multiplexed frames
@@ -415,6 +418,10 @@ static void client_read(struct client *c)
 		c->got_flags = 1;
 		p++;
 		n--;
+		if ((c->flags & 16) && write_all(c->fd, "", 1) < 0) {
+			client_drop(c);
+			return;
+		}
 	}
 	if (n > 0 && (c->flags & 1) && stdin_w >= 0)
 		write_all(stdin_w, p, (size_t)n);
