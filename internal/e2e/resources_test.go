@@ -442,6 +442,12 @@ func resStats(t *testing.T, d *daemon) {
 	if rest != pids {
 		t.Fatalf("docker stats PIDs %q, cgroup pids.current %q", rest, pids)
 	}
+	// berth's own CLI computes the same figure.
+	bout := strings.TrimSpace(d.must("berth", "stats", "--no-stream", "--format", "{{.MemUsage}}", id))
+	bshown, _, _ := strings.Cut(bout, " / ")
+	if b := parseHuman(t, bshown); math.Abs(b-want) > math.Max(0.05*want, 256<<10) {
+		t.Fatalf("berth stats memory %q, cgroup usage-inactive_file %.0f", bout, want)
+	}
 }
 
 // blockDevice finds a disk's /dev path and "major:minor".
@@ -475,6 +481,17 @@ func resRunOptions(t *testing.T, d *daemon) {
 	}
 	id := strings.TrimSpace(d.must("docker", append(args, bb, "sleep", "100")...))
 	defer d.docker("rm", "-f", id)
+	if !cgroupV2() {
+		// v1 only: v2 has neither knob.
+		mid := strings.TrimSpace(d.must("docker", "run", "-d", "-m", "16m", "--oom-kill-disable", "--memory-swappiness", "10", bb, "sleep", "100"))
+		defer d.docker("rm", "-f", mid)
+		if v := kv(cgFile(t, mid, "memory", "memory.oom_control", ""))["oom_kill_disable"]; v != 1 {
+			t.Fatalf("--oom-kill-disable: oom_kill_disable %d", v)
+		}
+		if v := cgFile(t, mid, "memory", "memory.swappiness", ""); v != "10" {
+			t.Fatalf("--memory-swappiness 10: %q", v)
+		}
+	}
 	if v := cgFile(t, id, "cpuset", "cpuset.cpus", "cpuset.cpus"); v != "0" {
 		t.Fatalf("cpuset.cpus %q", v)
 	}
