@@ -105,19 +105,11 @@ func (d *Daemon) execProcess(e *execProc) (*specs.Process, error) {
 		p.Cwd = e.cfg.WorkingDir
 	}
 	if e.cfg.User != "" {
-		var uid, gid uint32
-		u, g, _ := strings.Cut(e.cfg.User, ":")
-		if _, err := fmt.Sscanf(u, "%d", &uid); err != nil {
-			return nil, errMsg(errdefs.ErrNotImplemented, "exec -u with a user name is not supported by berth yet; use a numeric uid[:gid]")
+		u, err := d.execUser(e.c, e.cfg.User) // execuser.go
+		if err != nil {
+			return nil, err
 		}
-		if g != "" {
-			if _, err := fmt.Sscanf(g, "%d", &gid); err != nil {
-				return nil, errMsg(errdefs.ErrNotImplemented, "exec -u with a group name is not supported by berth yet; use a numeric gid")
-			}
-		} else {
-			gid = uid
-		}
-		p.User = specs.User{UID: uid, GID: gid}
+		p.User = u
 	}
 	if e.cfg.Privileged && p.Capabilities != nil {
 		all := allCaps()
@@ -167,7 +159,7 @@ func (d *Daemon) ExecStart(ctx context.Context, execID string, opts backend.Exec
 	}
 	proc, err := d.execProcess(e)
 	if err != nil {
-		return err
+		return d.execFailed(e, opts, err) // execuser.go: on the stream, exit 126, as docker
 	}
 	// A short directory: it holds the console socket (sun_path is 108 bytes).
 	dir, err := os.MkdirTemp("", "berth-exec-")
