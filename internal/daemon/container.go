@@ -33,6 +33,7 @@ type Container struct {
 	execs        map[string]*execProc // by exec ID
 	stopping     bool                 // an explicit stop/kill: no restart
 	restartTimer *time.Timer
+	health       *healthChecker // the running healthcheck (health.go)
 }
 
 type record struct {
@@ -67,6 +68,7 @@ type State struct {
 	Error      string
 	StartedAt  time.Time
 	FinishedAt time.Time
+	Health     *container.Health `json:",omitempty"` // healthcheck status and log (health.go)
 }
 
 func (s State) running() bool {

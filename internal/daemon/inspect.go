@@ -25,7 +25,7 @@ func statusString(s State, restartCount int) string {
 	now := time.Now().UTC()
 	switch s.Status {
 	case container.StateRunning:
-		return "Up " + units.HumanDuration(now.Sub(s.StartedAt))
+		return "Up " + units.HumanDuration(now.Sub(s.StartedAt)) + healthSuffix(s.Health)
 	case container.StatePaused:
 		return "Up " + units.HumanDuration(now.Sub(s.StartedAt)) + " (Paused)"
 	case container.StateRestarting:
@@ -92,6 +92,9 @@ func (d *Daemon) summary(c *Container) container.Summary {
 func (d *Daemon) ContainerList(ctx context.Context, opts backend.ListOptions) ([]container.Summary, error) {
 	if bad := opts.Filters.Validate("id", "name", "label", "exited", "status", "ancestor", "before", "since", "volume", "network", "publish", "expose", "health", "isolation", "is-task"); bad != "" {
 		return nil, errMsg(errInvalid, "invalid filter '%s'", bad)
+	}
+	if err := validateHealthFilter(opts.Filters); err != nil {
+		return nil, err
 	}
 	for _, st := range opts.Filters.Get("status") {
 		if container.ValidateContainerState(container.ContainerState(st)) != nil {
@@ -207,7 +210,7 @@ func (d *Daemon) matches(c *Container, f backend.Filters, all bool, before, sinc
 	if f.Has("is-task") && !f.ExactMatch("is-task", "false") {
 		return false
 	}
-	if f.Has("health") && !f.ExactMatch("health", "none") {
+	if f.Has("health") && !f.ExactMatch("health", healthOf(c)) {
 		return false
 	}
 	if f.Has("volume") {
@@ -252,6 +255,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, id string, size bool) (co
 			Error:      c.State.Error,
 			StartedAt:  timeString(c.State.StartedAt),
 			FinishedAt: timeString(c.State.FinishedAt),
+			Health:     healthView(c),
 		},
 		Image:        c.Image,
 		LogPath:      c.LogPath,

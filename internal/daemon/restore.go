@@ -35,6 +35,11 @@ func (d *Daemon) restore(ctx context.Context) error {
 			if p, ok := monitor.Find(d.stateDir(c.ID)); ok {
 				c.monitorPid = p.Pid
 				d.watch(c, p)
+				if c.State.Status == container.StateRunning {
+					c.mu.Lock()
+					d.startHealth(c)
+					c.mu.Unlock()
+				}
 				continue
 			}
 			if c.State.Status == container.StateRestarting {
