@@ -13,12 +13,34 @@
 #  2. Throughput host → container through a published port, one Go sender,
 #     one receiver (this package's test binary, TestSinkServer, bind-mounted
 #     into the peers' busybox containers): MB/s and machine-wide CPU s/GB.
+#  3. 200 real containers on one user network, each reaching the next by
+#     name (ping through the embedded DNS), per engine (ENGINES200, default
+#     "berth docker podman"; N200, P200 at a time): seconds until every
+#     `run -d` returned, and until every container had reached its peer.
+#     Where another table's forward policy drop would drop bridged IPv4
+#     (dockerd's, docs/networking.md) the network is IPv6 and the pings
+#     ping -6, for every engine alike. SECTIONS200=0 skips it.
+#  The default-bridge cost through the engines (run --rm on the bridge vs
+#  --network none, berth, docker, podman) is bench/run.sh's bridge section:
+#  SECTIONS=bridge bench/run.sh.
 set -eu
 cd "$(dirname "$0")/.."
 N=${N:-100}
 BT=${BENCHTIME:-3s}
 BIN=$(mktemp -d)/network.test
+BERTH_PID=
 cleanup() {
+	if [ -n "$BERTH_PID" ]; then
+		"$BERTH_BIN" -H "unix://$BROOT/berth.sock" ps -aq 2>/dev/null | xargs -r "$BERTH_BIN" -H "unix://$BROOT/berth.sock" rm -f >/dev/null 2>&1 || true
+		"$BERTH_BIN" -H "unix://$BROOT/berth.sock" network rm bench200 >/dev/null 2>&1 || true
+		kill "$BERTH_PID" 2>/dev/null || true
+		wait "$BERTH_PID" 2>/dev/null || true
+		rm -rf "$BROOT"
+	fi
+	for e in /usr/bin/docker podman; do
+		$e ps -aq --filter label=berth-bench=net200 2>/dev/null | xargs -r $e rm -f >/dev/null 2>&1 || true
+		$e network rm bench200 >/dev/null 2>&1 || true
+	done
 	/usr/bin/docker rm -f berth-netbench >/dev/null 2>&1 || true
 	/usr/bin/docker network rm berth-netbench >/dev/null 2>&1 || true
 	podman rm -f berth-netbench >/dev/null 2>&1 || true
@@ -61,3 +83,72 @@ if [ -n "$TARGETS" ]; then
 	echo "== published port throughput: peers"
 	BERTH_NET_TARGETS=$TARGETS "$BIN" -test.run XXX -test.bench 'PeerPublishedPort' -test.benchtime "$BT" | grep MB/s
 fi
+
+# ---- 3. 200 containers on one user network, each reaching the next by name
+[ "${SECTIONS200:-1}" = 0 ] && exit 0
+N200=${N200:-200}
+P200=${P200:-8}
+BB=127.0.0.1:5000/busybox:latest
+BERTH_BIN=${BERTH_BIN:-$PWD/bin/berth}
+fam=""
+subnet=""
+if nft list chains 2>/dev/null | grep -v 'table ip berth' | grep -q 'hook forward.*policy drop' &&
+	[ "$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null)" = 1 ]; then
+	fam=-6
+	subnet="--ipv6 --subnet fd00:b200:$(printf %x $$)::/64"
+	echo "(a forward chain with policy drop drops bridged IPv4 here: IPv6 network, ping -6, for every engine)"
+fi
+# one200 CLI...: create the network, run N200 containers P200 at a time,
+# wait until each logged that it reached c<i+1> by name, remove everything.
+one200() {
+	name=$1
+	shift
+	# shellcheck disable=SC2086
+	"$@" network create $subnet bench200 >/dev/null
+	"$@" pull -q "$BB" >/dev/null 2>&1 || true
+	t0=$(date +%s.%N)
+	seq "$N200" | xargs -P "$P200" -I{} sh -c '
+		i={}; next=$(( i % '"$N200"' + 1 ))
+		"$@" run -d --name c$i --label berth-bench=net200 --network bench200 '"$BB"' sh -c "
+			for j in \$(seq 600); do ping '"$fam"' -c 1 -W 1 c$next >/dev/null 2>&1 && echo reached && exec sleep 3600; sleep 0.2; done
+			echo unreachable; exec sleep 3600" >/dev/null' sh "$@"
+	t1=$(date +%s.%N)
+	todo=$(seq "$N200")
+	failed=0
+	for _ in $(seq 300); do
+		rest=""
+		for i in $todo; do
+			out=$("$@" logs c$i 2>&1 || true)
+			case $out in
+			*unreachable*) failed=$((failed + 1)) ;;
+			*reached*) ;;
+			*) rest="$rest $i" ;;
+			esac
+		done
+		todo=$rest
+		[ -z "$todo" ] && break
+		sleep 0.5
+	done
+	left=$(($(echo $todo | wc -w) + failed))
+	t2=$(date +%s.%N)
+	python3 -c "import sys; t0,t1,t2=map(float,sys.argv[2:5]); print(f'{sys.argv[1]:<8} {int(sys.argv[5])} started in {t1-t0:6.1f} s ({(t1-t0)/int(sys.argv[5])*1000:5.0f} ms each, $P200 at a time); all reached their peer by name after {t2-t0:6.1f} s; not reached: {sys.argv[6]}')" \
+		"$name" "$t0" "$t1" "$t2" "$N200" "$left"
+	"$@" ps -aq --filter label=berth-bench=net200 | xargs -r "$@" rm -f >/dev/null
+	"$@" network rm bench200 >/dev/null
+}
+echo "== $N200 containers on one user network, each reaching the next by name (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+for e in ${ENGINES200:-berth docker podman}; do
+	case $e in
+	berth)
+		[ -x "$BERTH_BIN" ] || { echo "berth: no $BERTH_BIN (go build -o bin/ ./cmd/...); skipped"; continue; }
+		BROOT=$(mktemp -d /var/tmp/berth-net200.XXXXXX)
+		"$BERTH_BIN" daemon --data-root "$BROOT/data" --exec-root "$BROOT/exec" -H "unix://$BROOT/berth.sock" \
+			--config-file /dev/null >"$BROOT/daemon.log" 2>&1 &
+		BERTH_PID=$!
+		for _ in $(seq 100); do "$BERTH_BIN" -H "unix://$BROOT/berth.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
+		one200 berth "$BERTH_BIN" -H "unix://$BROOT/berth.sock"
+		;;
+	docker) /usr/bin/docker info >/dev/null 2>&1 && one200 docker /usr/bin/docker ;;
+	podman) command -v podman >/dev/null 2>&1 && one200 podman podman ;;
+	esac
+done
