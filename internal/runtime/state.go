@@ -164,6 +164,10 @@ func (r *Runtime) config(st *containerState) (*specs.Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", st.ID, err)
 	}
+	if s, ok := fastSpec(b); ok {
+		st.Config = s
+		return s, nil
+	}
 	var s specs.Spec
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("container %s: saved config: %w", st.ID, err)

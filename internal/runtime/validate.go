@@ -39,6 +39,9 @@ func loadSpec(bundle string) (*specs.Spec, []byte, error) {
 // ParseSpec decodes a config.json, reporting the offending field of a
 // malformed document, then checks what the runtime needs.
 func ParseSpec(b []byte) (*specs.Spec, error) {
+	if s, ok := fastSpec(b); ok {
+		return s, ValidateSpec(s)
+	}
 	var s specs.Spec
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&s); err != nil {
