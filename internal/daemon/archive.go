@@ -209,7 +209,7 @@ func (d *Daemon) ContainerStatPath(ctx context.Context, id, p string) (container
 		return container.PathStat{}, err
 	}
 	defer release()
-	return statPath(rootfd, p, id)
+	return d.statContainerPath(c, rootfd, p, id) // volumes.go: sees volumes and binds
 }
 
 // ContainerArchivePath implements backend.ArchiveBackend: a tar of p whose
@@ -223,12 +223,12 @@ func (d *Daemon) ContainerArchivePath(ctx context.Context, id, p string) (io.Rea
 	if err != nil {
 		return nil, container.PathStat{}, err
 	}
-	st, err := statPath(rootfd, p, id)
+	st, err := d.statContainerPath(c, rootfd, p, id)
 	if err != nil {
 		release()
 		return nil, st, err
 	}
-	fd, err := resolveIn(rootfd, p, false)
+	fd, err := d.resolveContainerPath(c, rootfd, p, false)
 	if err != nil {
 		release()
 		return nil, st, fileNotFound(p, id)
@@ -452,18 +452,15 @@ func (d *Daemon) ContainerExtractToDir(ctx context.Context, id, p string, opts b
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	ro := c.HostConfig != nil && c.HostConfig.ReadonlyRootfs
-	c.mu.Unlock()
-	if ro {
-		return errMsg(errdefs.ErrInvalidArgument, "container rootfs is marked read-only")
+	if err := d.extractTargetReadOnly(c, p); err != nil { // volumes.go
+		return err
 	}
 	rootfd, release, err := d.openRootfs(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer release()
-	fd, err := resolveIn(rootfd, p, true)
+	fd, err := d.resolveContainerPath(c, rootfd, p, true)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return fileNotFound(p, id)
 	}

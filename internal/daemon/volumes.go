@@ -821,3 +821,123 @@ func (d *Daemon) volumeUsage(ctx context.Context) []volume.Volume {
 	}
 	return out
 }
+
+// ---- docker cp into and out of mounts --------------------------------------
+
+// The archive code resolves container paths against the rootfs fd, but a
+// container's volumes and binds live only in its own mount namespace (and
+// not at all while it is stopped). So a path at or below a mount
+// destination is resolved against the mount's host directory instead, with
+// the same RESOLVE_IN_ROOT confinement: a symlink in a volume stays in the
+// volume. Limits: a copy of a directory that contains mount points does not
+// descend into them, and a symlink on the rootfs leading into a mount is not
+// redirected.
+// pathMount is the mount that holds a container path.
+type pathMount struct {
+	src, dst, rel string // host directory or file, destination, path below it
+	readOnly      bool
+}
+
+// containerPathMount finds the mount that holds container path p: the
+// deepest destination that is p or a parent of it. ok is false when p is on
+// the rootfs.
+func (d *Daemon) containerPathMount(c *Container, p string) (pathMount, bool) {
+	p = path.Clean("/" + p)
+	best := -1
+	var found mountPoint
+	for _, mp := range d.mountPointsOf(c.ID) {
+		if mp.Type == mount.TypeTmpfs {
+			continue // in the container's namespace only, as in docker
+		}
+		if p == mp.Destination || strings.HasPrefix(p, mp.Destination+"/") {
+			if n := len(mp.Destination); n > best {
+				best, found = n, mp
+			}
+		}
+	}
+	if best < 0 {
+		return pathMount{}, false
+	}
+	src := found.Source
+	if found.Subpath != "" {
+		src = filepath.Join(src, found.Subpath)
+	}
+	rel := strings.TrimPrefix(strings.TrimPrefix(p, found.Destination), "/")
+	return pathMount{src: src, dst: found.Destination, rel: rel, readOnly: !found.RW}, true
+}
+
+// openMount opens the directory to resolve pm.rel against (a bind of a
+// single file resolves its name in the file's directory) and the path.
+func openMount(pm pathMount, p string) (int, string, error) {
+	dir, rel := pm.src, pm.rel
+	if fi, err := os.Stat(pm.src); err == nil && !fi.IsDir() {
+		dir, rel = filepath.Dir(pm.src), filepath.Base(pm.src)
+	}
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, "", err
+	}
+	if strings.HasSuffix(p, "/.") {
+		rel += "/."
+	} else if strings.HasSuffix(p, "/") {
+		rel += "/"
+	}
+	return fd, rel, nil
+}
+
+// resolveContainerPath is resolveIn(rootfd, p, follow) that sees c's mounts.
+func (d *Daemon) resolveContainerPath(c *Container, rootfd int, p string, follow bool) (int, error) {
+	pm, ok := d.containerPathMount(c, p)
+	if !ok {
+		return resolveIn(rootfd, p, follow)
+	}
+	mfd, rel, err := openMount(pm, p)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(mfd)
+	return resolveIn(mfd, rel, follow)
+}
+
+// statContainerPath is statPath that sees c's mounts.
+func (d *Daemon) statContainerPath(c *Container, rootfd int, p, ref string) (container.PathStat, error) {
+	pm, ok := d.containerPathMount(c, p)
+	if !ok {
+		return statPath(rootfd, p, ref)
+	}
+	mfd, rel, err := openMount(pm, p)
+	if err != nil {
+		return container.PathStat{}, fileNotFound(p, ref)
+	}
+	defer unix.Close(mfd)
+	st, err := statPath(mfd, rel, ref)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return st, fileNotFound(p, ref)
+		}
+		return st, err
+	}
+	st.Name = path.Base(path.Clean("/" + p))
+	if st.LinkTarget != "" {
+		st.LinkTarget = path.Join(pm.dst, st.LinkTarget) // as the container sees it
+	}
+	return st, nil
+}
+
+// extractTargetReadOnly refuses docker cp into p with docker's errors: a
+// read-only mount, or the read-only rootfs outside any writable mount.
+func (d *Daemon) extractTargetReadOnly(c *Container, p string) error {
+	pm, inMount := d.containerPathMount(c, p)
+	switch {
+	case inMount && pm.readOnly:
+		return errMsg(errdefs.ErrInvalidArgument, "mounted volume is marked read-only")
+	case inMount:
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.HostConfig != nil && c.HostConfig.ReadonlyRootfs {
+		return errMsg(errdefs.ErrInvalidArgument, "container rootfs is marked read-only")
+	}
+	return nil
+}

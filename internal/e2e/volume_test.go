@@ -202,6 +202,30 @@ func TestDockerVolumes(t *testing.T) {
 		t.Fatalf("--volumes-from :ro: %v %s", err, out)
 	}
 
+	// docker cp into and out of volumes and binds, running or stopped.
+	d.must("docker", "run", "-d", "--network", "none", "--name", "cpc", "--read-only", "-v", "cpv:/data", "-v", host+":/h:ro", bb, "sleep", "300")
+	local := filepath.Join(t.TempDir(), "in.txt")
+	if err := os.WriteFile(local, []byte("copied in\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.must("docker", "cp", local, "cpc:/data/")
+	if out := d.must("docker", "exec", "cpc", "cat", "/data/in.txt"); out != "copied in\n" {
+		t.Fatalf("cp into a volume of a running container: %q", out)
+	}
+	mustFail(t, d, "mounted volume is marked read-only", "cp", local, "cpc:/h/")
+	mustFail(t, d, "container rootfs is marked read-only", "cp", local, "cpc:/")
+	outDir := t.TempDir()
+	d.must("docker", "cp", "cpc:/h/f", filepath.Join(outDir, "f"))
+	if b, _ := os.ReadFile(filepath.Join(outDir, "f")); string(b) != "from host\n" {
+		t.Fatalf("cp out of a bind: %q", b)
+	}
+	d.must("docker", "stop", "-t", "0", "cpc")
+	d.must("docker", "cp", "cpc:/data", outDir)
+	if b, _ := os.ReadFile(filepath.Join(outDir, "data", "in.txt")); string(b) != "copied in\n" {
+		t.Fatalf("cp out of a volume of a stopped container: %q", b)
+	}
+	d.must("docker", "rm", "cpc")
+
 	// --read-only: the rootfs refuses writes, volumes and tmpfs do not.
 	out, err = d.docker("run", "--network", "none", "--rm", "--read-only", bb, "touch", "/x")
 	if err == nil || !strings.Contains(out, "Read-only file system") {
