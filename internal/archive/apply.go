@@ -52,13 +52,12 @@ func Apply(ctx context.Context, dir string, r io.Reader, o ApplyOptions) (size i
 	if o.Whiteout == Native {
 		a.seen = make(map[string]struct{})
 	}
+	if o.ImplicitDirs != nil {
+		a.implicitSet = make(map[string]bool)
+	}
 	defer a.close()
-	for _, p := range o.Parents {
-		fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return 0, fmt.Errorf("apply layer: open parent %s: %w", p, err)
-		}
-		a.lowers = append(a.lowers, fd)
+	if err := a.openLowers(o.Parents); err != nil {
+		return 0, fmt.Errorf("apply layer: %w", err)
 	}
 	tr := tar.NewReader(r)
 	for {
@@ -82,7 +81,65 @@ func Apply(ctx context.Context, dir string, r io.Reader, o ApplyOptions) (size i
 	if _, err := io.CopyBuffer(io.Discard, r, a.buf); err != nil {
 		return a.size, fmt.Errorf("apply layer: read past tar end: %w", err)
 	}
+	if o.ImplicitDirs != nil {
+		*o.ImplicitDirs = (*o.ImplicitDirs)[:0]
+		for _, rel := range a.implicit {
+			if a.implicitSet[rel] {
+				*o.ImplicitDirs = append(*o.ImplicitDirs, rel)
+			}
+		}
+	}
 	return a.size, nil
+}
+
+func (a *applier) openLowers(parents []string) error {
+	for _, p := range parents {
+		fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open parent %s: %w", p, err)
+		}
+		a.lowers = append(a.lowers, fd)
+	}
+	return nil
+}
+
+// InheritDirs gives the directories rels of dir (relative slash paths, as
+// ApplyOptions.ImplicitDirs reports them) the owner and mode of the same
+// directory in the nearest of parents (top first), which is what Apply does
+// itself when it is given Parents. A layer unpacked before its parents
+// existed is fixed up this way before it is committed on top of them. A
+// name that is no longer a directory reached without symlinks is skipped.
+func InheritDirs(ctx context.Context, dir string, rels, parents []string) error {
+	if len(rels) == 0 || len(parents) == 0 {
+		return nil
+	}
+	rootfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("inherit dirs: open %s: %w", dir, err)
+	}
+	a := &applier{ctx: ctx, rootPath: dir, rootfd: rootfd, isRoot: os.Geteuid() == 0, cacheFd: -1}
+	defer a.close()
+	if err := a.openLowers(parents); err != nil {
+		return fmt.Errorf("inherit dirs: %w", err)
+	}
+	for _, rel := range rels {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if rel == "" || path.Clean(rel) != rel || strings.HasPrefix(rel, "../") || rel == ".." || path.IsAbs(rel) {
+			return fmt.Errorf("inherit dirs: bad path %q: %w", rel, errdefs.ErrInvalidArgument)
+		}
+		pfd, base, err := a.existingParent(rel)
+		if err != nil {
+			continue // its parent was removed or replaced later in the layer
+		}
+		var st unix.Stat_t
+		if unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue
+		}
+		a.implicitDir(pfd, base, rel)
+	}
+	return nil
 }
 
 type dirTimes struct {
@@ -106,6 +163,10 @@ type applier struct {
 	cacheFd  int
 	dirs     []dirTimes
 	seen     map[string]struct{} // native mode: names this layer created (opaque dirs keep them)
+	// Directories made for entries whose parents the layer does not
+	// declare, in creation order; the set drops those declared later.
+	implicit    []string
+	implicitSet map[string]bool
 }
 
 func (a *applier) close() {
@@ -195,6 +256,10 @@ func (a *applier) openDir(rel string, create bool) (int, error) {
 // and times of the same directory in the nearest lower layer, so that the
 // overlay's merged view does not change (an upper dir's attributes win).
 func (a *applier) implicitDir(pfd int, base, rel string) {
+	if a.implicitSet != nil && !a.implicitSet[rel] {
+		a.implicitSet[rel] = true
+		a.implicit = append(a.implicit, rel)
+	}
 	for _, l := range a.lowers {
 		// Resolved beneath the lower without symlinks: a lower layer's
 		// symlink must not lend us a host directory's owner and mode.
@@ -504,6 +569,9 @@ func lxattrSetter(pfd int, base string) func(string, []byte) error {
 }
 
 func (a *applier) dir(pfd int, base, rel string, hdr *tar.Header) error {
+	if a.implicitSet != nil {
+		delete(a.implicitSet, rel)
+	}
 	fd := -1
 	if rel == "" {
 		fd = a.rootfd

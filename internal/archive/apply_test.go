@@ -406,3 +406,54 @@ func TestImplicitDirIgnoresLowerSymlink(t *testing.T) {
 		t.Errorf("implicit dir took mode %o from the host through a lower symlink", st.Mode&0o777)
 	}
 }
+
+// TestImplicitDirsInheritedLater: a layer unpacked without its parents
+// reports the directories it created implicitly (not those it declares,
+// even later in the stream); InheritDirs then gives them what Apply with
+// Parents would have: the lower copy's mode, never through a symlink.
+func TestImplicitDirsInheritedLater(t *testing.T) {
+	host := t.TempDir()
+	os.Mkdir(filepath.Join(host, "h"), 0o700)
+	os.Chmod(filepath.Join(host, "h"), 0o700)
+	lower := t.TempDir()
+	for _, d := range []string{"usr/lib", "opt", "decl"} {
+		os.MkdirAll(filepath.Join(lower, d), 0o755)
+	}
+	os.Chmod(filepath.Join(lower, "usr"), 0o750)
+	os.Chmod(filepath.Join(lower, "usr/lib"), 0o711)
+	os.Chmod(filepath.Join(lower, "decl"), 0o700)
+	os.Symlink(host, filepath.Join(lower, "ln"))
+	data := mkTar(t,
+		file("usr/lib/f", "1"),
+		file("decl/f", "2"),
+		dir("decl/"), // declared after its child: keeps its own mode
+		file("ln/h/f", "3"),
+		file("gone/f", "4"),
+		ent{h: tar.Header{Name: ".wh.gone"}},
+	)
+	staged, sequential := t.TempDir(), t.TempDir()
+	var implicit []string
+	if _, err := apply(t, staged, data, ApplyOptions{ImplicitDirs: &implicit}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"usr", "usr/lib", "ln", "ln/h", "gone"}
+	if strings.Join(implicit, ",") != strings.Join(want, ",") {
+		t.Errorf("implicit dirs %q, want %q", implicit, want)
+	}
+	if err := InheritDirs(context.Background(), staged, implicit, []string{lower}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apply(t, sequential, data, ApplyOptions{Parents: []string{lower}}); err != nil {
+		t.Fatal(err)
+	}
+	for p, mode := range map[string]uint32{"usr": 0o750, "usr/lib": 0o711, "decl": 0o755, "ln": 0o755, "ln/h": 0o755} {
+		for _, root := range []string{staged, sequential} {
+			if st := lstat(t, filepath.Join(root, p)); st.Mode&0o777 != mode {
+				t.Errorf("%s in %s: mode %o, want %o", p, root, st.Mode&0o777, mode)
+			}
+		}
+	}
+	if err := InheritDirs(context.Background(), staged, []string{"../x"}, []string{lower}); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("escaping path: %v", err)
+	}
+}

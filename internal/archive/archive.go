@@ -91,6 +91,12 @@ type ApplyOptions struct {
 	IDMap *IDMap
 	// MaxSize bounds the sum of regular file sizes; 0 is no limit.
 	MaxSize int64
+	// ImplicitDirs, if set, receives the directories Apply had to create
+	// for entries whose parent directories the layer does not declare
+	// (root-relative slash paths, parents first). Unpacked without Parents,
+	// they must be given their lower copies' owner and mode before the
+	// layer is stacked on its parents: see InheritDirs.
+	ImplicitDirs *[]string
 }
 
 // TarOptions tune WriteTar.

@@ -38,6 +38,7 @@ type memLayers struct {
 	layers  map[digest.Digest]map[string]string
 	parents map[digest.Digest]digest.Digest
 	unpacks map[digest.Digest]int
+	staged  int // layers unpacked before their parent was committed
 	// pinned layers refuse removal, as a snapshot with a container child does.
 	pinned map[digest.Digest]bool
 }
@@ -77,6 +78,14 @@ func (m *memLayers) Unpack(ctx context.Context, chain, parent digest.Digest, r i
 		if err != nil {
 			return 0, err
 		}
+		if h.Typeflag == tar.TypeLink {
+			v, ok := files[strings.TrimPrefix(h.Linkname, "./")]
+			if !ok {
+				return 0, fmt.Errorf("hard link target %s: %w", h.Linkname, errdefs.ErrNotFound)
+			}
+			files[strings.TrimPrefix(h.Name, "./")] = v
+			continue
+		}
 		b, err := io.ReadAll(tr)
 		if err != nil {
 			return 0, err
@@ -93,6 +102,65 @@ func (m *memLayers) Unpack(ctx context.Context, chain, parent digest.Digest, r i
 	m.parents[chain] = parent
 	m.unpacks[chain]++
 	return size, nil
+}
+
+// Stage implements layerStager: the layer's own files, merged with its
+// parent's at commit. A hard link to a name the layer lacks needs the parent.
+func (m *memLayers) Stage(ctx context.Context, chain digest.Digest, r io.Reader, verify func() error) (*stagedLayer, error) {
+	own := map[string]string{}
+	tr := tar.NewReader(r)
+	var size int64
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		name := strings.TrimPrefix(h.Name, "./")
+		if h.Typeflag == tar.TypeLink {
+			v, ok := own[strings.TrimPrefix(h.Linkname, "./")]
+			if !ok {
+				return nil, errNeedsParent
+			}
+			own[name] = v
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, err
+		}
+		own[name] = string(b)
+		size += int64(len(b))
+	}
+	if err := verify(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.staged++
+	m.mu.Unlock()
+	return &stagedLayer{size: size, discard: func() {}, commit: func(ctx context.Context, parent digest.Digest) error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		files := map[string]string{}
+		if parent != "" {
+			p, ok := m.layers[parent]
+			if !ok {
+				return fmt.Errorf("parent %s: %w", parent, errdefs.ErrNotFound)
+			}
+			for k, v := range p {
+				files[k] = v
+			}
+		}
+		for k, v := range own {
+			files[k] = v
+		}
+		m.layers[chain] = files
+		m.parents[chain] = parent
+		m.unpacks[chain]++
+		return nil
+	}}, nil
 }
 
 func (m *memLayers) Remove(ctx context.Context, c digest.Digest) error {

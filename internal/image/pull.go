@@ -199,7 +199,7 @@ func (s *Store) resolve(ctx context.Context, named reference.Named, plat Platfor
 	err := errors.Join(errs...)
 	if errdefs.IsNotFound(err) {
 		// docker's words (the registries' own answers name URLs and JSON).
-		return nil, fmt.Errorf("manifest for %s not found: manifest unknown: manifest unknown: %w", FamiliarString(named), errdefs.ErrNotFound)
+		return nil, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("manifest for %s not found: manifest unknown: manifest unknown", FamiliarString(named)))
 	}
 	return nil, err
 }
@@ -434,27 +434,17 @@ func (s *Store) unpackImage(ctx context.Context, cl *client, mdesc ocispec.Descr
 	layers := make([]layerRecord, len(jobs))
 	for i, j := range jobs {
 		layers[i] = layerRecord{DiffID: j.diffID, Parent: j.parent}
-		if i < first {
-			continue
-		}
-		if s.layers == nil {
-			// No snapshotter: the download is the whole job.
-			if j.ing != nil {
-				if err := j.ing.Wait(ctx); err != nil {
-					return nil, fmt.Errorf("layer %s: %w", j.desc.Digest, err)
-				}
-			}
-			continue
-		}
-		size, err := s.unpackLayer(ctx, j, ps)
+	}
+	if s.layers != nil {
+		sizes, err := s.unpackLayers(ctx, jobs[first:], ps)
 		if err != nil {
 			return nil, err
 		}
-		layers[i].Size = size
-		if !j.foreign {
-			ps.emit(ProgressEvent{ID: shortID(j.desc.Digest), Status: StatusPullComplete})
+		for i, size := range sizes {
+			layers[first+i].Size = size
 		}
 	}
+	// No snapshotter: the download is the whole job (waited for below).
 	// Blobs of layers skipped as "Already exists" need not be present.
 	for _, j := range jobs {
 		if j.ing != nil {
@@ -516,12 +506,20 @@ func (s *Store) download(cl *client, j *layerJob, ps *progressSink) {
 // stored file) → decompress → sha256 (diff ID) → Layers.Unpack. The
 // snapshot is committed only after the blob digest and the diff ID check out.
 func (s *Store) unpackLayer(ctx context.Context, j *layerJob, ps *progressSink) (int64, error) {
+	return s.sharedUnpack(ctx, j, func() (int64, error) {
+		return s.unpackOnce(ctx, j, ps, s.layers.Unpack)
+	})
+}
+
+// sharedUnpack runs unpack for j unless its layer exists, sharing the work
+// with concurrent pulls of the same chain ID.
+func (s *Store) sharedUnpack(ctx context.Context, j *layerJob, unpack func() (int64, error)) (int64, error) {
 	for attempt := 0; ; attempt++ {
 		v, err, _ := s.unpacks.Do(string(j.chainID), func() (any, error) {
 			if ok, err := s.layers.Has(ctx, j.chainID); err != nil || ok {
 				return int64(0), err
 			}
-			return s.unpackOnce(ctx, j, ps)
+			return unpack()
 		})
 		// A concurrent pull we shared with was canceled: try ourselves.
 		if err != nil && errors.Is(err, context.Canceled) && ctx.Err() == nil && attempt == 0 {
@@ -534,7 +532,10 @@ func (s *Store) unpackLayer(ctx context.Context, j *layerJob, ps *progressSink) 
 	}
 }
 
-func (s *Store) unpackOnce(ctx context.Context, j *layerJob, ps *progressSink) (int64, error) {
+// unpackFunc is Layers.Unpack's shape; Stage fits it through a closure.
+type unpackFunc func(ctx context.Context, chainID, parent digest.Digest, tar io.Reader, verify func() error) (int64, error)
+
+func (s *Store) unpackOnce(ctx context.Context, j *layerJob, ps *progressSink, unpack unpackFunc) (int64, error) {
 	id := shortID(j.desc.Digest)
 	var src io.ReadCloser
 	var err error
@@ -589,7 +590,10 @@ func (s *Store) unpackOnce(ctx context.Context, j *layerJob, ps *progressSink) (
 		}
 		return nil
 	}
-	size, err := s.layers.Unpack(ctx, j.chainID, j.parent, tr, verify)
+	size, err := unpack(ctx, j.chainID, j.parent, tr, verify)
+	if errors.Is(err, errNeedsParent) {
+		return 0, err
+	}
 	if err != nil {
 		if !strings.Contains(err.Error(), j.desc.Digest.String()) {
 			err = fmt.Errorf("layer %s: %w", j.desc.Digest, err)

@@ -47,9 +47,7 @@ func (l *SnapshotLayers) Has(ctx context.Context, chainID digest.Digest) (bool, 
 // Unpack implements Layers: Prepare "extract-<rand>-<chainID>" → Apply →
 // verify → Commit(chainID); the extract snapshot is removed on any failure.
 func (l *SnapshotLayers) Unpack(ctx context.Context, chainID, parent digest.Digest, tar io.Reader, verify func() error) (size int64, err error) {
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	key := "extract-" + hex.EncodeToString(rnd[:]) + "-" + chainID.String()
+	key := extractKey(chainID)
 	mounts, err := l.Snapshotter.Prepare(ctx, key, parent.String(), nil)
 	if err != nil {
 		return 0, fmt.Errorf("layer %s: prepare: %w", chainID, err)
@@ -94,6 +92,86 @@ func (l *SnapshotLayers) Unpack(ctx context.Context, chainID, parent digest.Dige
 		return 0, fmt.Errorf("layer %s: commit: %w", chainID, err)
 	}
 	return size, nil
+}
+
+// Stage implements layerStager on a snapshotter that can rebase (overlay):
+// the layer goes into a parentless "extract-<rand>-<chainID>" snapshot with
+// overlay whiteouts; commit rebases it onto parent, gives the directories
+// it made implicitly their lower copies' owner and mode, and commits it.
+func (l *SnapshotLayers) Stage(ctx context.Context, chainID digest.Digest, tar io.Reader, verify func() error) (_ *stagedLayer, err error) {
+	rb, ok := l.Snapshotter.(snapshot.Rebaser)
+	if !ok {
+		return nil, errNeedsParent
+	}
+	key := extractKey(chainID)
+	mounts, err := l.Snapshotter.Prepare(ctx, key, "", nil)
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: prepare: %w", chainID, err)
+	}
+	discard := func() { _ = l.Snapshotter.Remove(context.WithoutCancel(ctx), key) }
+	defer func() {
+		if err != nil {
+			discard()
+		}
+	}()
+	dir, _, _, ok := snapshot.ApplyTarget(mounts)
+	if !ok {
+		return nil, errNeedsParent
+	}
+	var implicit []string
+	size, err := archive.Apply(ctx, dir, tar, archive.ApplyOptions{Whiteout: archive.Overlay, MaxSize: l.MaxSize, ImplicitDirs: &implicit})
+	if errdefs.IsNotFound(err) {
+		return nil, errNeedsParent // a hard link into a lower layer
+	}
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: %w", chainID, err)
+	}
+	if err := verify(); err != nil {
+		return nil, err
+	}
+	if l.Sync {
+		if err := archive.SyncDir(ctx, dir); err != nil {
+			return nil, err
+		}
+	}
+	commit := func(ctx context.Context, parent digest.Digest) error {
+		var err error
+		switch {
+		case parent == "":
+			err = l.Snapshotter.Commit(ctx, chainID.String(), key, nil)
+		case len(implicit) == 0:
+			err = rb.CommitOnto(ctx, chainID.String(), key, parent.String(), nil)
+		default:
+			var m []snapshot.Mount
+			if m, err = rb.Rebase(ctx, key, parent.String()); err != nil {
+				break
+			}
+			dir, _, parents, ok := snapshot.ApplyTarget(m)
+			if !ok {
+				return fmt.Errorf("layer %s: rebased snapshot has no upper directory: %w", chainID, errdefs.ErrInternal)
+			}
+			if err = archive.InheritDirs(ctx, dir, implicit, parents); err != nil {
+				return fmt.Errorf("layer %s: %w", chainID, err)
+			}
+			err = l.Snapshotter.Commit(ctx, chainID.String(), key, nil)
+		}
+		if errors.Is(err, errdefs.ErrAlreadyExists) {
+			// Someone else (another process sharing the snapshotter) won.
+			discard()
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("layer %s: commit: %w", chainID, err)
+		}
+		return nil
+	}
+	return &stagedLayer{size: size, commit: commit, discard: discard}, nil
+}
+
+func extractKey(chainID digest.Digest) string {
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	return "extract-" + hex.EncodeToString(rnd[:]) + "-" + chainID.String()
 }
 
 // Remove implements Layers.

@@ -2,10 +2,14 @@ package snapshot
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/containerd/errdefs"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -29,6 +33,26 @@ type overlaySnapshotter struct{ *snapshotter }
 // CommitOnto commits the parentless Active key as name with parent parent.
 func (o *overlaySnapshotter) CommitOnto(ctx context.Context, name, key, parent string, labels map[string]string) error {
 	return o.commit(ctx, name, key, labels, true, parent)
+}
+
+// Rebase gives the parentless Active key the committed parent.
+func (o *overlaySnapshotter) Rebase(ctx context.Context, key, parent string) ([]Mount, error) {
+	r, err := o.view(key)
+	if err != nil {
+		return nil, err
+	}
+	if r.info.Kind != Active || r.info.Parent != "" {
+		return nil, fmt.Errorf("rebase %q: only a parentless Active snapshot can be rebased: %w", key, errdefs.ErrInvalidArgument)
+	}
+	// The workdir an Active snapshot with parents has (see create); a
+	// crash before the record changes leaves only an empty directory.
+	if err := os.Mkdir(filepath.Join(o.dir(r.id), "work"), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("rebase %q: %w", key, err)
+	}
+	if err := o.rebase(ctx, key, r.id, parent); err != nil {
+		return nil, err
+	}
+	return o.Mounts(ctx, key)
 }
 
 type overlayDriver struct {

@@ -125,3 +125,86 @@ func tarOf(t *testing.T, entries ...string) []byte {
 	tw.Close()
 	return buf.Bytes()
 }
+
+// TestOverlayRebase: a layer unpacked before its parent, whose directories
+// come implicitly, gets the parent's modes for them once rebased, and its
+// record and children links are those of a sequential unpack.
+func TestOverlayRebase(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: overlay snapshotter directories owned by root")
+	}
+	ctx := context.Background()
+	base := t.TempDir()
+	db, err := bolt.Open(filepath.Join(base, "meta.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sn, err := snapshot.NewOverlay(filepath.Join(base, "root"), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := sn.(snapshot.Rebaser)
+	// The upper layer first, before its parent exists.
+	m, err := sn.Prepare(ctx, "extract-1", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upper, _, _, _ := snapshot.ApplyTarget(m)
+	var implicit []string
+	if _, err := archive.Apply(ctx, upper, bytes.NewReader(tarOf(t, "etc/c=3")), archive.ApplyOptions{Whiteout: archive.Overlay, ImplicitDirs: &implicit}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rb.Rebase(ctx, "extract-1", "L0"); !errdefs.IsNotFound(err) {
+		t.Errorf("rebase onto a missing parent: %v", err)
+	}
+	m, err = sn.Prepare(ctx, "extract-0", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lower, _, _, _ := snapshot.ApplyTarget(m)
+	if _, err := archive.Apply(ctx, lower, bytes.NewReader(tarOf(t, "etc/", "etc/a=1")), archive.ApplyOptions{Whiteout: archive.Overlay}); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(lower, "etc"), 0o750)
+	if _, err := rb.Rebase(ctx, "extract-1", "extract-0"); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("rebase onto an active snapshot: %v", err)
+	}
+	if err := sn.Commit(ctx, "L0", "extract-0", nil); err != nil {
+		t.Fatal(err)
+	}
+	m, err = rb.Rebase(ctx, "extract-1", "L0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, wf, parents, ok := snapshot.ApplyTarget(m)
+	if !ok || dir != upper || wf != archive.Overlay || len(parents) != 1 {
+		t.Fatalf("rebased mounts %+v", m)
+	}
+	if _, err := rb.Rebase(ctx, "extract-1", "L0"); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("second rebase: %v", err)
+	}
+	if err := archive.InheritDirs(ctx, dir, implicit, parents); err != nil {
+		t.Fatal(err)
+	}
+	if err := sn.Commit(ctx, "L1", "extract-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(upper, "etc")); err != nil || fi.Mode().Perm() != 0o750 {
+		t.Errorf("implicit etc in the upper layer: %v %v", fi.Mode(), err)
+	}
+	if info, _ := sn.Stat(ctx, "L1"); info.Parent != "L0" || info.Kind != snapshot.Committed {
+		t.Errorf("L1: %+v", info)
+	}
+	if err := sn.Remove(ctx, "L0"); !errdefs.IsFailedPrecondition(err) {
+		t.Errorf("removing L1's parent: %v", err)
+	}
+	if _, err := rb.Rebase(ctx, "L1", "L0"); !errdefs.IsNotFound(err) && !errdefs.IsInvalidArgument(err) {
+		t.Errorf("rebase of a committed snapshot: %v", err)
+	}
+	for _, k := range []string{"L1", "L0"} {
+		if err := sn.Remove(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

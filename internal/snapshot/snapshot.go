@@ -128,8 +128,20 @@ type Snapshotter interface {
 // snapshot. A hard link to a file of a lower layer fails to apply this way
 // (errdefs.ErrNotFound, the lower is not there yet): remove the snapshot
 // and unpack that layer the sequential way.
+//
+// Rebase is CommitOnto in two steps, for a layer that needs its parents
+// before it is committed (directories it created implicitly take their
+// owner and mode from the lower copies, see archive.InheritDirs): it gives
+// the parentless Active key the committed parent, leaves it Active and
+// returns its new mounts (upperdir and lowerdirs for ApplyTarget).
+//
+//	m, _ = sn.(Rebaser).Rebase(ctx, "extract-C2", "C1")
+//	dir, _, parents, _ := ApplyTarget(m)
+//	archive.InheritDirs(ctx, dir, implicit, parents)
+//	sn.Commit(ctx, "C2", "extract-C2", nil)
 type Rebaser interface {
 	CommitOnto(ctx context.Context, name, key, parent string, labels map[string]string) error
+	Rebase(ctx context.Context, key, parent string) ([]Mount, error)
 }
 
 // ApplyTarget returns the directory a layer can be unpacked into directly,

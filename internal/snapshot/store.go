@@ -454,6 +454,45 @@ func (s *snapshotter) commit(ctx context.Context, name, key string, labels map[s
 	})
 }
 
+// rebase records committed parent as the parent of the parentless Active
+// snapshot key (directory id): overlay only, see Rebaser.
+func (s *snapshotter) rebase(ctx context.Context, key string, id uint64, parent string) error {
+	if parent == "" {
+		return fmt.Errorf("rebase %q: empty parent: %w", key, errdefs.ErrInvalidArgument)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		snaps := s.bucket(tx)
+		b := snaps.Bucket([]byte(key))
+		if b == nil || u64(b.Get(keyID)) != id {
+			return fmt.Errorf("rebase %q: changed meanwhile: %w", key, errdefs.ErrConflict)
+		}
+		if Kind(b.Get(keyKind)[0]) != Active {
+			return fmt.Errorf("rebase %q: a %s snapshot cannot be rebased: %w", key, Kind(b.Get(keyKind)[0]), errdefs.ErrInvalidArgument)
+		}
+		if p := b.Get(keyParent); p != nil {
+			return fmt.Errorf("rebase %q onto %q: it already has parent %q: %w", key, parent, p, errdefs.ErrInvalidArgument)
+		}
+		pb := snaps.Bucket([]byte(parent))
+		if pb == nil {
+			return fmt.Errorf("rebase %q onto %q: %w", key, parent, errdefs.ErrNotFound)
+		}
+		if Kind(pb.Get(keyKind)[0]) != Committed {
+			return fmt.Errorf("rebase %q onto %q: parent not committed: %w", key, parent, errdefs.ErrInvalidArgument)
+		}
+		if err := b.Put(keyParent, []byte(parent)); err != nil {
+			return err
+		}
+		if err := b.Put(keyUpdated, be(uint64(time.Now().UnixNano()))); err != nil {
+			return err
+		}
+		cb, err := pb.CreateBucketIfNotExists(bucketChildren)
+		if err != nil {
+			return err
+		}
+		return cb.Put([]byte(key), nil)
+	})
+}
+
 func (s *snapshotter) Remove(ctx context.Context, key string) error {
 	var id uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
