@@ -52,6 +52,7 @@ func runDaemon(args []string) int {
 		bip        = fs.String("bip", "", "Address and prefix of the default bridge (e.g. 172.17.0.1/16)")
 		mtu        = fs.Int("mtu", 0, "MTU of container networks (default 1500)")
 		dns        = fs.StringArray("dns", nil, "Default DNS servers of containers")
+		usernsMap  = fs.String("userns-remap", "", "User/Group setting for user namespaces (default, user, user:group, uid, uid:gid)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
@@ -76,6 +77,7 @@ func runDaemon(args []string) int {
 	set(&cfg.StorageDriver, *storage)
 	set(&cfg.Bridge, *bridge)
 	set(&cfg.BIP, *bip)
+	set(&cfg.UsernsRemap, *usernsMap)
 	if *mtu != 0 {
 		cfg.MTU = *mtu
 	}

@@ -32,6 +32,10 @@ type Config struct {
 	BIP    string   `json:"bip"`
 	MTU    int      `json:"mtu"`
 	DNS    []string `json:"dns"`
+	// UsernsRemap is docker's "userns-remap": "default" (user berth), or a
+	// user, user:group, uid or uid:gid with ranges in /etc/subuid and
+	// /etc/subgid (userns.go).
+	UsernsRemap string `json:"userns-remap"`
 
 	// Binaries; empty means next to the berth executable, then PATH.
 	MonitorPath string `json:"-"`

@@ -39,6 +39,7 @@ type Daemon struct {
 	snaps   snapshot.Snapshotter
 	ctrs    containers
 	net     *network.Manager
+	remap   *remapping // userns.go: nil without userns-remap
 	vols    *volumeManager
 	events  *eventBus
 	started time.Time
@@ -62,6 +63,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	remap, err := setupRemap(&cfg) // userns.go: moves the data root to <data-root>/<uid>.<gid>
+	if err != nil {
+		return nil, err
+	}
 	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot, filepath.Join(cfg.DataRoot, "containers"), filepath.Join(cfg.ExecRoot, "containers")} {
 		if err := os.MkdirAll(dir, 0o710); err != nil {
 			return nil, err
@@ -82,6 +87,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		events:  newEventBus(),
 		started: time.Now(),
 		execs:   map[string]*execProc{},
+		remap:   remap,
 	}
 	d.closeCtx, d.cancel = context.WithCancel(context.Background())
 	d.selfPath, _ = os.Executable()

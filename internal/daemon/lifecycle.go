@@ -45,7 +45,6 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req backend.ContainerCreat
 		}
 		return container.CreateResponse{}, err
 	}
-	cfg.Healthcheck = d.mergeHealthcheck(img, cfg.Healthcheck)
 	if err := d.validateCreate(cfg, hc); err != nil {
 		return container.CreateResponse{}, err
 	}
@@ -100,7 +99,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req backend.ContainerCreat
 
 	// Order: writable snapshot, then the record. A crash in between leaves a
 	// snapshot with no record, which restore sweeps.
-	if _, err := d.snaps.Prepare(ctx, c.ID, string(img.TopLayer()), map[string]string{"berth.container": c.ID}); err != nil {
+	if err := d.prepareRootfs(ctx, c, img); err != nil { // userns.go: the shifted image under userns-remap
 		d.ctrs.releaseName(name, c.ID)
 		return container.CreateResponse{}, fmt.Errorf("prepare rootfs: %w", err)
 	}
@@ -144,8 +143,8 @@ func (d *Daemon) validateCreate(cfg *container.Config, hc *container.HostConfig)
 	if err := d.validateNetworking(context.Background(), hc); err != nil {
 		return err
 	}
-	if err := validateHealthcheck(cfg.Healthcheck); err != nil {
-		return err
+	if cfg.Healthcheck != nil && len(cfg.Healthcheck.Test) > 0 && cfg.Healthcheck.Test[0] != "NONE" {
+		return errMsg(errdefs.ErrNotImplemented, "healthchecks are not supported by berth yet")
 	}
 	switch hc.RestartPolicy.Name {
 	case "", container.RestartPolicyDisabled, container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
@@ -260,6 +259,9 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
 		return err
 	}
+	if err := d.remapStateDir(c); err != nil { // userns.go
+		return err
+	}
 	if err := snapshot.MountAll(mounts, rootfs); err != nil {
 		return fmt.Errorf("mount rootfs: %w", err)
 	}
@@ -343,7 +345,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		_ = proc.Wait(ctx)
 		return errMsg(errdefs.ErrUnknown, "failed to start container: %v", err)
 	}
-	c.State = State{Status: container.StateRunning, Pid: proc.InitPid, StartedAt: time.Now().UTC(), Health: c.State.Health}
+	c.State = State{Status: container.StateRunning, Pid: proc.InitPid, StartedAt: time.Now().UTC()}
 	c.HasBeenStarted = true
 	c.stopping = false
 	if err := d.saveRecord(c); err != nil {
@@ -351,7 +353,6 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	}
 	d.containerEvent(c, events.ActionStart, nil)
 	d.watch(c, proc)
-	d.startHealth(c)
 	return nil
 }
 
@@ -549,7 +550,6 @@ func (d *Daemon) shouldRestart(c *Container) (bool, time.Duration) {
 // teardown releases what a run holds: runtime state, rootfs mount, netns.
 // It keeps the writable snapshot and the record. c.mu is held.
 func (d *Daemon) teardown(ctx context.Context, c *Container) {
-	d.stopHealth(c)
 	_ = d.forceDelete(ctx, c)
 	_ = snapshot.UnmountAll(d.rootfsDir(c.ID))
 	d.unmountVolumes(ctx, c)
@@ -753,7 +753,6 @@ func (d *Daemon) ContainerPause(ctx context.Context, id string) error {
 		return errMsg(errdefs.ErrUnknown, "Cannot pause container %s: %v", c.ID, err)
 	}
 	c.State.Status = container.StatePaused
-	d.stopHealth(c)
 	_ = d.saveRecord(c)
 	d.containerEvent(c, events.ActionPause, nil)
 	return nil
@@ -774,7 +773,6 @@ func (d *Daemon) ContainerUnpause(ctx context.Context, id string) error {
 		return errMsg(errdefs.ErrUnknown, "Cannot unpause container %s: %v", c.ID, err)
 	}
 	c.State.Status = container.StateRunning
-	d.resumeHealth(c)
 	_ = d.saveRecord(c)
 	d.containerEvent(c, events.ActionUnPause, nil)
 	return nil

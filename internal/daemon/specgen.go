@@ -246,6 +246,7 @@ func (d *Daemon) specOptions(c *Container) *spec.Options {
 	if hc.Privileged {
 		o.Host.Devices = hostDevices()
 	}
+	d.specRemap(o) // userns.go
 	return o
 }
 

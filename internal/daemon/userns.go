@@ -1,0 +1,374 @@
+package daemon
+
+// userns.go: the daemon-wide user namespace remapping (docker's
+// --userns-remap / daemon.json "userns-remap").
+//
+// With remapping on, every container (unless --userns host) gets a user
+// namespace in which its uid 0 is the first id of the remap user's
+// subordinate range on the host. Storage, as laid out on disk:
+//
+//	<data-root>/                      0711: traversable, as docker makes it
+//	  <uid>.<gid>/                    root:<gid> 0710, the daemon's data root
+//	    berth.db, content/, ...        as without remapping
+//	    snapshots/<driver>/...         image layers (unshifted, as pulled) and
+//	                                   "userns-<uid>.<gid>-<chainID>": a flattened
+//	                                   copy of an image's rootfs with every owner
+//	                                   shifted into the range, made on first use
+//	                                   and kept (the cache); remapped containers'
+//	                                   writable layers sit on top of it
+//
+// docker unpacks layers into the remapped root with shifted owners; berth
+// pulls unchanged and shifts a copy once per image (chain ID) and range,
+// so a second container reuses it ("reusing shifted layers" in the log).
+// The exec root's container directories are group-owned by the remap gid
+// (0710) so the runtime, already inside the user namespace, can reach the
+// rootfs and the etc files.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/snapshot"
+	"github.com/berth-dev/berth/internal/spec"
+)
+
+// defaultRemapUser is what "userns-remap": "default" means (docker's
+// dockremap).
+const defaultRemapUser = "berth"
+
+// subRangeSize is the range "default" allocates, as docker's.
+const subRangeSize = 65536
+
+// remapping is the daemon's userns-remap setting, resolved.
+type remapping struct {
+	user, group string
+	uids, gids  []specs.LinuxIDMapping
+	mu          sync.Mutex // serializes making shifted layers
+}
+
+// rootUID / rootGID are the host ids of the containers' root.
+func (r *remapping) rootUID() uint32 { return r.uids[0].HostID }
+func (r *remapping) rootGID() uint32 { return r.gids[0].HostID }
+
+// key names the range: "<uid>.<gid>", docker's directory name.
+func (r *remapping) key() string { return fmt.Sprintf("%d.%d", r.rootUID(), r.rootGID()) }
+
+// setupRemap resolves cfg.UsernsRemap ("", "default", "user", "user:group",
+// "uid", "uid:gid"), creating the default user and its subordinate ranges
+// when absent, and moves cfg.DataRoot to <data-root>/<uid>.<gid>. nil
+// without remapping.
+func setupRemap(cfg *Config) (*remapping, error) {
+	spec := cfg.UsernsRemap
+	if spec == "" {
+		return nil, nil
+	}
+	name, group, _ := strings.Cut(spec, ":")
+	if name == "default" {
+		if group != "" {
+			return nil, fmt.Errorf("userns-remap: \"default\" takes no group: %w", errdefs.ErrInvalidArgument)
+		}
+		name, group = defaultRemapUser, defaultRemapUser
+		if err := ensureRemapUser(name); err != nil {
+			return nil, err
+		}
+	}
+	u, err := lookupUser(name)
+	if err != nil {
+		return nil, fmt.Errorf("userns-remap: user %q: %v: %w", name, err, errdefs.ErrInvalidArgument)
+	}
+	if group == "" {
+		g, err := user.LookupGroupId(u.Gid)
+		if err != nil {
+			return nil, fmt.Errorf("userns-remap: primary group of %q: %v: %w", name, err, errdefs.ErrInvalidArgument)
+		}
+		group = g.Name
+	}
+	g, err := lookupGroup(group)
+	if err != nil {
+		return nil, fmt.Errorf("userns-remap: group %q: %v: %w", group, err, errdefs.ErrInvalidArgument)
+	}
+	r := &remapping{user: u.Username, group: g.Name}
+	if spec == "default" || strings.HasPrefix(spec, "default:") {
+		if err := ensureSubRange("/etc/subuid", u.Username); err != nil {
+			return nil, err
+		}
+		if err := ensureSubRange("/etc/subgid", g.Name); err != nil {
+			return nil, err
+		}
+	}
+	if r.uids, err = subRanges("/etc/subuid", u.Username, u.Uid); err != nil {
+		return nil, err
+	}
+	if r.gids, err = subRanges("/etc/subgid", g.Name, g.Gid); err != nil {
+		return nil, err
+	}
+	// docker: the data root stays traversable, the remapped root inside it
+	// belongs to the remap group.
+	if err := os.MkdirAll(cfg.DataRoot, 0o711); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(cfg.DataRoot, 0o711); err != nil {
+		return nil, err
+	}
+	cfg.DataRoot = filepath.Join(cfg.DataRoot, r.key())
+	if err := os.MkdirAll(cfg.DataRoot, 0o710); err != nil {
+		return nil, err
+	}
+	if err := os.Chown(cfg.DataRoot, 0, int(r.rootGID())); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func lookupUser(name string) (*user.User, error) {
+	if _, err := strconv.Atoi(name); err == nil {
+		return user.LookupId(name)
+	}
+	return user.Lookup(name)
+}
+
+func lookupGroup(name string) (*user.Group, error) {
+	if _, err := strconv.Atoi(name); err == nil {
+		return user.LookupGroupId(name)
+	}
+	return user.LookupGroup(name)
+}
+
+// ensureRemapUser creates the system user (and its group) docker would
+// create for "default".
+func ensureRemapUser(name string) error {
+	if _, err := user.Lookup(name); err == nil {
+		return nil
+	}
+	out, err := exec.Command("useradd", "--system", "--user-group", "--no-create-home", "--shell", "/bin/false", name).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("userns-remap: create user %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// subLine is one "name:start:count" line of /etc/subuid or /etc/subgid.
+type subLine struct {
+	owner        string
+	start, count uint64
+}
+
+func readSubFile(path string) ([]subLine, error) {
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []subLine
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		p := strings.Split(l, ":")
+		if len(p) != 3 {
+			continue
+		}
+		s, err1 := strconv.ParseUint(p[1], 10, 32)
+		c, err2 := strconv.ParseUint(p[2], 10, 32)
+		if err1 != nil || err2 != nil || c == 0 {
+			continue
+		}
+		out = append(out, subLine{p[0], s, c})
+	}
+	return out, sc.Err()
+}
+
+// ensureSubRange appends a range of subRangeSize ids for owner to path
+// when it has none, after every range already allocated (from 100000).
+func ensureSubRange(path, owner string) error {
+	lines, err := readSubFile(path)
+	if err != nil {
+		return err
+	}
+	next := uint64(100000)
+	for _, l := range lines {
+		if l.owner == owner {
+			return nil
+		}
+		if e := l.start + l.count; e > next {
+			next = e
+		}
+	}
+	if next+subRangeSize > 1<<32-1 {
+		return fmt.Errorf("userns-remap: no free subordinate id range left in %s", path)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	// Keep the file line-terminated if someone left the last line open.
+	if b, err := os.ReadFile(path); err == nil && len(b) > 0 && b[len(b)-1] != '\n' {
+		_, _ = f.WriteString("\n")
+	}
+	_, err = fmt.Fprintf(f, "%s:%d:%d\n", owner, next, subRangeSize)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// subRanges turns owner's ranges (by name or numeric id) into id
+// mappings: container ids 0.. over the ranges in file order, as docker.
+func subRanges(path, name, id string) ([]specs.LinuxIDMapping, error) {
+	lines, err := readSubFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []specs.LinuxIDMapping
+	next := uint32(0)
+	for _, l := range lines {
+		if l.owner != name && l.owner != id {
+			continue
+		}
+		out = append(out, specs.LinuxIDMapping{ContainerID: next, HostID: uint32(l.start), Size: uint32(l.count)})
+		next += uint32(l.count)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("userns-remap: no subordinate ranges for %q in %s: %w", name, path, errdefs.ErrInvalidArgument)
+	}
+	return out, nil
+}
+
+// remapped reports whether a container runs in the remapped user namespace.
+func (d *Daemon) remapped(hc *container.HostConfig) bool {
+	return d.remap != nil && hc != nil && hc.UsernsMode != "host"
+}
+
+// prepareRootfs makes a container's writable snapshot: over the image's
+// top layer, or under userns-remap over the image's shifted copy, with the
+// root of the writable layer owned by the container's root.
+func (d *Daemon) prepareRootfs(ctx context.Context, c *Container, img *image.Image) error {
+	labels := map[string]string{"berth.container": c.ID}
+	if !d.remapped(c.HostConfig) {
+		_, err := d.snaps.Prepare(ctx, c.ID, string(img.TopLayer()), labels)
+		return err
+	}
+	parent, err := d.shiftedLayer(ctx, string(img.TopLayer()))
+	if err != nil {
+		return err
+	}
+	m, err := d.snaps.Prepare(ctx, c.ID, parent, labels)
+	if err != nil {
+		return err
+	}
+	// overlay shows the upper directory's owner for /: make it the
+	// container's root, as the shifted lower has it.
+	if dir, _, _, ok := snapshot.ApplyTarget(m); ok {
+		if err := os.Lchown(dir, int(d.remap.rootUID()), int(d.remap.rootGID())); err != nil {
+			_ = d.snaps.Remove(ctx, c.ID)
+			return err
+		}
+	}
+	return nil
+}
+
+// shiftedLayer returns the committed snapshot holding the image (whose top
+// layer has chain ID chain) shifted into the remap range, making it on
+// first use.
+func (d *Daemon) shiftedLayer(ctx context.Context, chain string) (string, error) {
+	r := d.remap
+	name := "userns-" + r.key() + "-" + chain
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := d.snaps.Stat(ctx, name); err == nil {
+		d.log.Debug("userns: reusing shifted layers", "chain", chain, "range", r.key())
+		return name, nil
+	}
+	work := "userns-work-" + r.key() + "-" + chain
+	view := "userns-view-" + r.key() + "-" + chain
+	_ = d.snaps.Remove(ctx, work) // left by a crash
+	_ = d.snaps.Remove(ctx, view)
+	vm, err := d.snaps.View(ctx, view, chain, nil)
+	if err != nil {
+		return "", fmt.Errorf("userns: view of %s: %w", chain, err)
+	}
+	defer func() { _ = d.snaps.Remove(context.WithoutCancel(ctx), view) }()
+	src, err := os.MkdirTemp(filepath.Join(d.cfg.DataRoot, "snapshots"), "userns-src-")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(src)
+	if err := snapshot.MountAll(vm, src); err != nil {
+		return "", fmt.Errorf("userns: mount view: %w", err)
+	}
+	defer func() { _ = snapshot.UnmountAll(src) }()
+	wm, err := d.snaps.Prepare(ctx, work, "", nil)
+	if err != nil {
+		return "", err
+	}
+	dst, _, _, ok := snapshot.ApplyTarget(wm)
+	if !ok {
+		_ = d.snaps.Remove(ctx, work)
+		return "", fmt.Errorf("userns: snapshot %s has no directory to copy into", work)
+	}
+	if err := snapshot.ShiftCopy(ctx, src, dst, idMaps(r.uids), idMaps(r.gids)); err != nil {
+		_ = d.snaps.Remove(context.WithoutCancel(ctx), work)
+		return "", fmt.Errorf("userns: shift image layers: %w", err)
+	}
+	if err := d.snaps.Commit(ctx, name, work, map[string]string{"berth.userns.chain": chain}); err != nil {
+		_ = d.snaps.Remove(context.WithoutCancel(ctx), work)
+		return "", err
+	}
+	d.log.Info("userns: shifted image layers", "chain", chain, "range", r.key())
+	return name, nil
+}
+
+func idMaps(in []specs.LinuxIDMapping) []snapshot.IDMap {
+	out := make([]snapshot.IDMap, len(in))
+	for i, m := range in {
+		out[i] = snapshot.IDMap{Container: m.ContainerID, Host: m.HostID, Size: m.Size}
+	}
+	return out
+}
+
+// remapStateDir lets the remapped root reach a container's state directory
+// (bundle, rootfs mount point) and its etc files: group-owned by the remap
+// gid, 0710. A no-op without remapping.
+func (d *Daemon) remapStateDir(c *Container) error {
+	if !d.remapped(c.HostConfig) {
+		return nil
+	}
+	gid := int(d.remap.rootGID())
+	for _, dir := range []string{d.cfg.ExecRoot, filepath.Join(d.cfg.ExecRoot, "containers"), d.stateDir(c.ID),
+		filepath.Join(d.cfg.DataRoot, "containers"), d.containerDir(c.ID)} {
+		if err := os.Chown(dir, 0, gid); err != nil {
+			return err
+		}
+		if err := os.Chmod(dir, 0o710); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// specRemap sets the spec options' id mappings.
+func (d *Daemon) specRemap(o *spec.Options) {
+	if d.remap == nil {
+		return
+	}
+	o.Daemon.UIDMappings = d.remap.uids
+	o.Daemon.GIDMappings = d.remap.gids
+}
