@@ -14,12 +14,14 @@ mkdir -p "$RESULTS"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
-# start_berth: a daemon on its own roots; sets BERTH_SOCK and BERTH_PID.
+# start_berth: a daemon on its own roots (BROOT, BEXEC: two benchmarks can
+# run side by side); sets BERTH_SOCK and BERTH_PID.
 start_berth() {
 	BROOT=${BROOT:-/var/lib/berth-bench/berth}
+	BEXEC=${BEXEC:-/run/berth-bench-berth}
 	mkdir -p "$BROOT"
 	BERTH_SOCK=$BROOT/berth.sock
-	"$BIN/berth" daemon --data-root "$BROOT/data" --exec-root /run/berth-bench-berth \
+	"$BIN/berth" daemon --data-root "$BROOT/data" --exec-root "$BEXEC" \
 		-H "unix://$BERTH_SOCK" --config-file /dev/null >"$RESULTS/berth-daemon.log" 2>&1 &
 	BERTH_PID=$!
 	for _ in $(seq 100); do

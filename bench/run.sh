@@ -13,6 +13,7 @@ PAR_P=${PAR_P:-8}
 PS_N=${PS_N:-1000}
 SECTIONS=${SECTIONS:-run bridge parallel memory ps}
 
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 start_berth
 berth() { "$BIN/berth" "$@"; }
 berth pull -q "$BB" >/dev/null
@@ -92,11 +93,12 @@ parallel)
 	berth ps -aq --filter label=berth-bench=par | xargs -r "$BIN/berth" rm -f >/dev/null
 	if have docker && $DOCKER info >/dev/null 2>&1; then
 		printf '%-10s %8s s\n' docker "$(par $DOCKER)"
-		$DOCKER ps -aq --filter label=berth-bench=par | xargs -r $DOCKER rm -f >/dev/null
+		$DOCKER ps -aq --filter label=berth-bench=par | xargs -r $DOCKER rm -f >/dev/null 2>&1 || true
 	fi
 	if have podman; then
 		printf '%-10s %8s s\n' podman "$(par $PODMAN)"
-		$PODMAN ps -aq --filter label=berth-bench=par | xargs -r $PODMAN rm -f >/dev/null
+		# -t 0: sleep ignores SIGTERM as PID 1; a failed cleanup must not end the run.
+		$PODMAN ps -aq --filter label=berth-bench=par | xargs -r $PODMAN rm -f -t 0 >/dev/null 2>&1 || true
 	fi
 	;;
 memory)
@@ -119,4 +121,5 @@ ps)
 	berth ps -aq --filter label=berth-bench=ps | xargs -r -n 100 "$BIN/berth" rm -f >/dev/null
 	;;
 esac; done
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "results: $RESULTS"

@@ -14,7 +14,10 @@ func main() {
 		os.Exit(runtimeMain(os.Args))
 	}
 	if len(os.Args) > 1 && os.Args[1] == "daemon" {
-		os.Exit(runDaemon(os.Args[2:]))
+		stop := startProfiles()
+		code := runDaemon(os.Args[2:])
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(cli.Main(os.Args[1:]))
 }
