@@ -45,6 +45,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req backend.ContainerCreat
 		}
 		return container.CreateResponse{}, err
 	}
+	cfg.Healthcheck = d.mergeHealthcheck(img, cfg.Healthcheck)
 	if err := d.validateCreate(cfg, hc); err != nil {
 		return container.CreateResponse{}, err
 	}
@@ -143,8 +144,8 @@ func (d *Daemon) validateCreate(cfg *container.Config, hc *container.HostConfig)
 	if err := d.validateNetworking(context.Background(), hc); err != nil {
 		return err
 	}
-	if cfg.Healthcheck != nil && len(cfg.Healthcheck.Test) > 0 && cfg.Healthcheck.Test[0] != "NONE" {
-		return errMsg(errdefs.ErrNotImplemented, "healthchecks are not supported by berth yet")
+	if err := validateHealthcheck(cfg.Healthcheck); err != nil {
+		return err
 	}
 	switch hc.RestartPolicy.Name {
 	case "", container.RestartPolicyDisabled, container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
@@ -345,7 +346,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		_ = proc.Wait(ctx)
 		return errMsg(errdefs.ErrUnknown, "failed to start container: %v", err)
 	}
-	c.State = State{Status: container.StateRunning, Pid: proc.InitPid, StartedAt: time.Now().UTC()}
+	c.State = State{Status: container.StateRunning, Pid: proc.InitPid, StartedAt: time.Now().UTC(), Health: c.State.Health}
 	c.HasBeenStarted = true
 	c.stopping = false
 	if err := d.saveRecord(c); err != nil {
@@ -353,6 +354,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	}
 	d.containerEvent(c, events.ActionStart, nil)
 	d.watch(c, proc)
+	d.startHealth(c)
 	return nil
 }
 
@@ -550,6 +552,7 @@ func (d *Daemon) shouldRestart(c *Container) (bool, time.Duration) {
 // teardown releases what a run holds: runtime state, rootfs mount, netns.
 // It keeps the writable snapshot and the record. c.mu is held.
 func (d *Daemon) teardown(ctx context.Context, c *Container) {
+	d.stopHealth(c)
 	_ = d.forceDelete(ctx, c)
 	_ = snapshot.UnmountAll(d.rootfsDir(c.ID))
 	d.unmountVolumes(ctx, c)
@@ -753,6 +756,7 @@ func (d *Daemon) ContainerPause(ctx context.Context, id string) error {
 		return errMsg(errdefs.ErrUnknown, "Cannot pause container %s: %v", c.ID, err)
 	}
 	c.State.Status = container.StatePaused
+	d.stopHealth(c)
 	_ = d.saveRecord(c)
 	d.containerEvent(c, events.ActionPause, nil)
 	return nil
@@ -773,6 +777,7 @@ func (d *Daemon) ContainerUnpause(ctx context.Context, id string) error {
 		return errMsg(errdefs.ErrUnknown, "Cannot unpause container %s: %v", c.ID, err)
 	}
 	c.State.Status = container.StateRunning
+	d.resumeHealth(c)
 	_ = d.saveRecord(c)
 	d.containerEvent(c, events.ActionUnPause, nil)
 	return nil
