@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -159,7 +160,7 @@ func runDaemon(args []string) int {
 		Networks:       d,
 		Volumes:        d,
 	}, api.Options{Logger: log})
-	if err := api.Serve(ctx, listeners, srv); err != nil && ctx.Err() == nil {
+	if err := api.Serve(ctx, listeners, newIdleTrim(srv, time.Second)); err != nil && ctx.Err() == nil {
 		log.Error("serve", "err", err)
 		return 1
 	}
