@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -20,19 +20,29 @@ import (
 
 // initProcess is the parent's handle on a child it spawned (create or exec).
 type initProcess struct {
-	cmd *exec.Cmd
-	pid int // the process that execs the user program (host pid)
+	child int // the process we started (nsexec.c may fork once more)
+	pid   int // the process that execs the user program (host pid)
+}
+
+// waitChild reaps the process we started.
+func (p *initProcess) waitChild() {
+	for {
+		var ws unix.WaitStatus
+		if _, err := unix.Wait4(p.child, &ws, 0, nil); err != unix.EINTR {
+			return
+		}
+	}
 }
 
 func (p *initProcess) kill() {
 	if p.pid > 0 {
 		_ = unix.Kill(p.pid, unix.SIGKILL)
 	}
-	if p.cmd != nil && p.cmd.Process != nil {
-		_ = p.cmd.Process.Kill()
-		_, _ = p.cmd.Process.Wait()
+	if p.child > 0 {
+		_ = unix.Kill(p.child, unix.SIGKILL)
+		p.waitChild()
 	}
-	if p.pid > 0 && p.cmd != nil && p.cmd.Process != nil && p.pid != p.cmd.Process.Pid {
+	if p.pid > 0 && p.child > 0 && p.pid != p.child {
 		// grandchild: reaped by whoever is its subreaper; if that is us,
 		// reap it here
 		var ws unix.WaitStatus
@@ -86,23 +96,31 @@ func spawn(ctx context.Context, so *spawnOpts) (p *initProcess, err error) {
 		so.cfg.StateDirFd = 3 + len(files)
 		files = append(files, so.stateDir)
 	}
-	cmd := &exec.Cmd{
-		Path: fdPath(int(exe.Fd())),
-		Args: []string{"berth-runtime", "init"},
-		// The init lives for milliseconds: no GC, one P (fewer threads to
-		// start and to signal). Its environment is replaced at execve.
-		Env:        []string{initEnv + "=" + strconv.Itoa(sockFd), "GOGC=off", "GOMAXPROCS=1"},
-		ExtraFiles: files,
-		Stdin:      so.stdin,
-		Stdout:     so.stdout,
-		Stderr:     so.stderr,
+	// syscall.ForkExec rather than os/exec: os.StartProcess probes pidfd
+	// support once per process by forking a throwaway child, and exec.Cmd
+	// adds goroutines and a wait we do not need. A nil stdio file is
+	// closed in the child, as exec.Cmd does with a nil *os.File.
+	fdOf := func(f *os.File) uintptr {
+		if f == nil {
+			return ^uintptr(0)
+		}
+		return f.Fd()
 	}
-	if err := cmd.Start(); err != nil {
-		child.Close()
+	attrFiles := []uintptr{fdOf(so.stdin), fdOf(so.stdout), fdOf(so.stderr)}
+	for _, f := range files {
+		attrFiles = append(attrFiles, f.Fd())
+	}
+	pid, err := syscall.ForkExec(fdPath(int(exe.Fd())), []string{"berth-runtime", "init"}, &syscall.ProcAttr{
+		// The Go init lives for milliseconds: no GC, one P (fewer threads
+		// to start and to signal). Its environment is replaced at execve.
+		Env:   []string{initEnv + "=" + strconv.Itoa(sockFd), "GOGC=off", "GOMAXPROCS=1"},
+		Files: attrFiles,
+	})
+	child.Close()
+	if err != nil {
 		return nil, fmt.Errorf("start container init: %w", err)
 	}
-	child.Close()
-	p = &initProcess{cmd: cmd}
+	p = &initProcess{child: pid}
 	stop := context.AfterFunc(ctx, p.kill)
 	defer stop()
 	defer func() {
@@ -111,7 +129,7 @@ func spawn(ctx context.Context, so *spawnOpts) (p *initProcess, err error) {
 		}
 	}()
 	if so.cg != nil {
-		if err := so.cg.Apply(cmd.Process.Pid); err != nil {
+		if err := so.cg.Apply(p.child); err != nil {
 			return p, fmt.Errorf("cgroup: %w", err)
 		}
 		if so.resources != nil {
@@ -129,7 +147,7 @@ func spawn(ctx context.Context, so *spawnOpts) (p *initProcess, err error) {
 		boot = appendRecord(boot, recTimens, []byte(so.timens))
 	}
 	if so.plan != nil {
-		pl, err := so.plan(cmd.Process.Pid, so.cfg.StateDirFd)
+		pl, err := so.plan(p.child, so.cfg.StateDirFd)
 		if err != nil {
 			return p, err
 		}
@@ -158,9 +176,9 @@ func spawn(ctx context.Context, so *spawnOpts) (p *initProcess, err error) {
 			return p, fmt.Errorf("init socket: unexpected message %d", m.typ)
 		}
 	}
-	if p.pid != cmd.Process.Pid {
+	if p.pid != p.child {
 		// the intermediate process of nsexec.c exits after forking
-		_ = cmd.Wait()
+		p.waitChild()
 	}
 	if so.oomScoreAdj != nil {
 		if err := os.WriteFile("/proc/"+strconv.Itoa(p.pid)+"/oom_score_adj", []byte(strconv.Itoa(*so.oomScoreAdj)), 0); err != nil {

@@ -137,47 +137,45 @@ func cmdRun(ctx context.Context, g *globals, rt *runtime.Runtime, args []string)
 	return code, nil
 }
 
-// waitForwarding forwards signals to the process until it exits, reaping
-// anything else that reparents to us meanwhile.
+// waitForwarding waits for pid with a blocking wait4 in this goroutine (it
+// returns the moment the process exits: no SIGCHLD to channel to goroutine
+// hand-offs) while a goroutine forwards signals. Anything else that
+// reparents to us meanwhile (we are a subreaper) is reaped on the way.
 func waitForwarding(pid int, sigs chan os.Signal, fwd func(unix.Signal), relay *ttyRelay) int {
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case s := <-sigs:
+				switch sig := s.(unix.Signal); sig {
+				case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
+				case unix.SIGWINCH:
+					if relay != nil {
+						relay.resize()
+					}
+				default:
+					fwd(sig)
+				}
+			}
+		}
+	}()
 	for {
-		select {
-		case s := <-sigs:
-			sig := s.(unix.Signal)
-			switch sig {
-			case unix.SIGCHLD:
-				for {
-					var ws unix.WaitStatus
-					wpid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-					if err != nil || wpid <= 0 {
-						break
-					}
-					if wpid == pid {
-						if ws.Signaled() {
-							return 128 + int(ws.Signal())
-						}
-						return ws.ExitStatus()
-					}
-				}
-			case unix.SIGWINCH:
-				if relay != nil {
-					relay.resize()
-				}
-			case unix.SIGURG, unix.SIGPIPE:
-			default:
-				fwd(sig)
+		var ws unix.WaitStatus
+		wpid, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 255 // ECHILD: the process is not ours to wait for
+		}
+		if wpid == pid {
+			if ws.Signaled() {
+				return 128 + int(ws.Signal())
 			}
-		case <-time.After(time.Second):
-			// a SIGCHLD may have been coalesced before Notify saw it
-			var ws unix.WaitStatus
-			if wpid, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil); err == nil && wpid == pid {
-				if ws.Signaled() {
-					return 128 + int(ws.Signal())
-				}
-				return ws.ExitStatus()
-			} else if err == unix.ECHILD {
-				return 255
-			}
+			return ws.ExitStatus()
 		}
 	}
 }
