@@ -785,12 +785,12 @@ func (d *Daemon) ContainerUnpause(ctx context.Context, id string) error {
 
 // ContainerRemove implements backend.ContainerBackend.
 func (d *Daemon) ContainerRemove(ctx context.Context, id string, opts backend.RemoveOptions) error {
+	if opts.RemoveLink {
+		return d.removeLink(ctx, id)
+	}
 	c, err := d.ctrs.get(id)
 	if err != nil {
 		return err
-	}
-	if opts.RemoveLink {
-		return errMsg(errdefs.ErrNotImplemented, "--link is not supported by berth yet")
 	}
 	c.mu.Lock()
 	if c.State.Status == container.StateRemoving {

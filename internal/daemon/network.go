@@ -636,7 +636,12 @@ func labelMatch(labels map[string]string, f string) bool {
 }
 
 // NetworkInspect implements backend.NetworkBackend.
-func (d *Daemon) NetworkInspect(ctx context.Context, id string, _ backend.NetworkInspectOptions) (apinet.Inspect, error) {
+// With verbose (docker's --verbose) it adds Status.IPAM: the address usage
+// of each subnet. Every berth network has the local scope.
+func (d *Daemon) NetworkInspect(ctx context.Context, id string, opts backend.NetworkInspectOptions) (apinet.Inspect, error) {
+	if opts.Scope != "" && opts.Scope != "local" {
+		return apinet.Inspect{}, errMsg(errdefs.ErrNotFound, "network %s not found", id)
+	}
 	n, err := d.net.Get(ctx, id)
 	if err != nil {
 		if p, ok := pseudoNetwork(id); ok {
@@ -652,6 +657,17 @@ func (d *Daemon) NetworkInspect(ctx context.Context, id string, _ backend.Networ
 			er.MacAddress = apinet.HardwareAddr(mac)
 		}
 		r.Containers[ep.ContainerID] = er
+	}
+	if opts.Verbose {
+		usage, err := d.net.Usage(ctx, n.ID)
+		if err != nil {
+			return apinet.Inspect{}, netErr(err)
+		}
+		st := &apinet.Status{IPAM: apinet.IPAMStatus{Subnets: apinet.SubnetStatuses{}}}
+		for _, u := range usage {
+			st.IPAM.Subnets[u.Subnet] = apinet.SubnetStatus{IPsInUse: u.InUse, DynamicIPsAvailable: u.Available}
+		}
+		r.Status = st
 	}
 	return r, nil
 }

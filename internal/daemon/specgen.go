@@ -201,7 +201,7 @@ func (d *Daemon) specOptions(c *Container) *spec.Options {
 		ID:            c.ID,
 		Entrypoint:    cfg.Entrypoint,
 		Cmd:           cfg.Cmd,
-		Env:           cfg.Env,
+		Env:           append(d.linkEnv(c), cfg.Env...),
 		WorkingDir:    cfg.WorkingDir,
 		User:          cfg.User,
 		Hostname:      cfg.Hostname,

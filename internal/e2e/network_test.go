@@ -238,6 +238,11 @@ func TestNetworkUserNetworksDNSAndErrors(t *testing.T) {
 	if out := d.must("docker", "network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}", "bt-n1"); strings.TrimSpace(out) != "other 10.231.0.50/24" {
 		t.Fatalf("network inspect Containers: %q", out)
 	}
+	// docker's --verbose (API verbose=true): per subnet, the addresses in
+	// use (network, gateway, broadcast, other's) and those still free.
+	if out, err := d.run("curl", nil, "-s", "--unix-socket", d.sock, "http://d/v1.41/networks/bt-n1?verbose=true"); err != nil || !strings.Contains(out, `"Status":{"IPAM":{"Subnets":{"10.231.0.0/24":{"IPsInUse":4,"DynamicIPsAvailable":252}}}}`) {
+		t.Fatalf("network inspect --verbose: err=%v\n%s", err, out)
+	}
 	// The embedded DNS server resolves container names and aliases.
 	out := d.must("docker", "run", "--rm", "--network", "bt-n1", "--link", "other:lnk", bb, "sh", "-c", "cat /etc/resolv.conf; nslookup other; nslookup dbalias; nslookup lnk")
 	if !strings.Contains(out, "nameserver 127.0.0.11") || strings.Count(out, "Address: 10.231.0.50") != 3 {
@@ -460,6 +465,12 @@ func TestNetworkLinks(t *testing.T) {
 	tgtIP2 := strings.TrimSpace(d.must("docker", "inspect", "-f", `{{(index .NetworkSettings.Networks "bt-lnk2").IPAddress}}`, "tgt"))
 	if out := d.must("docker", "exec", "cli2", "nslookup", "viaconnect"); !strings.Contains(out, "Address: "+tgtIP2) {
 		t.Fatalf("network connect --link alias:\n%s", out)
+	}
+	if why := forwardDropped(false); why != "" {
+		t.Skip("IPv4 traffic between containers: " + why)
+	}
+	if out, err := d.docker("exec", "cli", "ping", "-c", "1", "-W", "5", "tgtal"); err != nil || !strings.Contains(out, tgtIP) {
+		t.Fatalf("ping through a link alias: %v\n%s", err, out)
 	}
 }
 

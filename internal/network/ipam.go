@@ -1,6 +1,7 @@
 package network
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -212,4 +213,68 @@ func storeRelease(nb *bolt.Bucket, a netip.Addr, owner string) error {
 		return ips.Delete([]byte(a.String()))
 	}
 	return nil
+}
+
+// SubnetUsage is one subnet's line of docker's `network inspect --verbose`
+// Status.IPAM.Subnets.
+type SubnetUsage struct {
+	Subnet netip.Prefix
+	// InUse counts the addresses of the subnet that cannot be handed out:
+	// allocated ones plus the network, gateway and (IPv4) broadcast
+	// addresses. Available counts the free ones of the allocation range.
+	// Both saturate at 2^64-1, as docker's.
+	InUse, Available uint64
+}
+
+// size is the number of addresses of p, saturating at 2^64-1.
+func size(p netip.Prefix) uint64 {
+	host := p.Addr().BitLen() - p.Bits()
+	if host >= 64 {
+		return ^uint64(0)
+	}
+	return uint64(1) << host
+}
+
+// Usage reports the address usage of each subnet of a network.
+func (m *Manager) Usage(_ context.Context, ref string) ([]SubnetUsage, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err := m.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	var out []SubnetUsage
+	for _, s := range n.cfg.Subnets {
+		if s.Subnet.Addr().Is6() && !n.cfg.EnableIPv6 {
+			continue
+		}
+		reserved := map[netip.Addr]bool{s.Subnet.Addr(): true}
+		if s.Subnet.Contains(s.Gateway) {
+			reserved[s.Gateway] = true
+		}
+		if s.Subnet.Addr().Is4() {
+			reserved[lastAddr(s.Subnet)] = true
+		}
+		for a := range n.pool.taken {
+			if s.Subnet.Contains(a) {
+				reserved[a] = true
+			}
+		}
+		rng := s.Subnet
+		if s.IPRange.IsValid() {
+			rng = s.IPRange
+		}
+		var inRange uint64
+		for a := range reserved {
+			if rng.Contains(a) {
+				inRange++
+			}
+		}
+		u := SubnetUsage{Subnet: s.Subnet, InUse: uint64(len(reserved)), Available: size(rng)}
+		if u.Available != ^uint64(0) {
+			u.Available -= inRange
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }

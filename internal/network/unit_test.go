@@ -1,6 +1,7 @@
 package network
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -432,5 +433,31 @@ func TestBindingsFromAPI(t *testing.T) {
 	pm := PortMap([]EndpointInfo{{Ports: []PortBinding{{Proto: "tcp", ContainerPort: 80, HostPort: 8080}, {Proto: "udp", ContainerPort: 53, HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 5353}}}}, []string{"443/tcp"})
 	if fmt.Sprint(pm) != "map[443/tcp:[] 53/udp:[{127.0.0.1 5353}] 80/tcp:[{0.0.0.0 8080}]]" {
 		t.Fatalf("PortMap: %v", pm)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	s4 := Subnet{Subnet: netip.MustParsePrefix("10.0.0.0/24"), Gateway: netip.MustParseAddr("10.0.0.1"), IPRange: netip.MustParsePrefix("10.0.0.128/25")}
+	s6 := Subnet{Subnet: netip.MustParsePrefix("fd00::/64"), Gateway: netip.MustParseAddr("fd00::1")}
+	p := newPool()
+	for _, a := range []string{"10.0.0.128", "10.0.0.5", "fd00::2"} {
+		p.taken[netip.MustParseAddr(a)] = "c"
+	}
+	m := &Manager{nets: map[string]*netState{"n1": {cfg: Network{ID: "n1", Name: "n", EnableIPv6: true, Subnets: []Subnet{s4, s6}}, pool: p}}}
+	got, err := m.Usage(context.Background(), "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10.0.0.0, .1 (gateway), .255 (broadcast), .5, .128 are not free; of
+	// the range's 128 addresses .128 and .255 are taken.
+	want := []SubnetUsage{{s4.Subnet, 5, 126}, {s6.Subnet, 3, ^uint64(0)}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("Usage = %+v, want %+v", got, want)
+	}
+	// A /16 with nothing allocated: docker's example, 3 in use, 65533 free.
+	m.nets["n1"].cfg.Subnets = []Subnet{{Subnet: netip.MustParsePrefix("172.16.0.0/16"), Gateway: netip.MustParseAddr("172.16.0.1")}}
+	m.nets["n1"].pool = newPool()
+	if got, _ := m.Usage(context.Background(), "n1"); len(got) != 1 || got[0].InUse != 3 || got[0].Available != 65533 {
+		t.Fatalf("empty /16: %+v", got)
 	}
 }
