@@ -147,6 +147,11 @@ func (d *Daemon) validateCreate(cfg *container.Config, hc *container.HostConfig)
 	if err := validateHealthcheck(cfg.Healthcheck); err != nil {
 		return err
 	}
+	if cfg.StopSignal != "" {
+		if _, err := parseSignal(cfg.StopSignal); err != nil {
+			return err
+		}
+	}
 	switch hc.RestartPolicy.Name {
 	case "", container.RestartPolicyDisabled, container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
 		if hc.RestartPolicy.MaximumRetryCount != 0 {
