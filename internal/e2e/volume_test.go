@@ -258,6 +258,23 @@ func TestDockerVolumes(t *testing.T) {
 		t.Fatalf("rm -v: %v", vs)
 	}
 
+	// An image's VOLUME becomes an anonymous volume filled from the image,
+	// owners kept.
+	d.must("docker", "run", "--network", "none", "--name", "mkimg", bb, "sh", "-c", "mkdir /vol && echo baked > /vol/f && chown 1000:1000 /vol/f")
+	d.must("docker", "commit", "--change", "VOLUME /vol", "mkimg", "withvol:1")
+	d.must("docker", "rm", "mkimg")
+	if out := d.must("docker", "run", "--network", "none", "--name", "wv", "withvol:1", "sh", "-c", "cat /vol/f; stat -c %u /vol/f"); out != "baked\n1000\n" {
+		t.Fatalf("image VOLUME copy-up: %q", out)
+	}
+	wv := inspectMounts(t, d, "wv")["/vol"]
+	if wv.Type != "volume" || len(wv.Name) != 64 || wv.Mode != "" || !wv.RW {
+		t.Fatalf("image VOLUME mount: %+v", wv)
+	}
+	d.must("docker", "rm", "-v", "wv")
+	if volumeNames(t, d)[wv.Name] {
+		t.Fatal("rm -v left the image VOLUME's volume")
+	}
+
 	// system df lists volumes.
 	if out := d.must("docker", "system", "df", "-v", "--format", "{{range .Volumes}}{{.Name}} {{end}}"); !strings.Contains(out, "keep") {
 		t.Errorf("system df: %q", out)
