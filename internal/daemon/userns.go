@@ -333,7 +333,30 @@ func (d *Daemon) shiftedLayer(ctx context.Context, chain string) (string, error)
 		return "", err
 	}
 	d.log.Info("userns: shifted image layers", "chain", chain, "range", r.key())
+	d.sweepShifted(ctx)
 	return name, nil
+}
+
+// sweepShifted removes shifted copies whose image layers are gone (the
+// image was removed) and that no container uses (Remove refuses a parent).
+// It runs when a new copy is made, so the cache never outgrows the images
+// by more than the removed ones since the last shift.
+func (d *Daemon) sweepShifted(ctx context.Context) {
+	shifted := map[string]string{} // name → chain; checked after the walk, outside its transaction
+	_ = d.snaps.Walk(ctx, func(ctx context.Context, info snapshot.Info) error {
+		if chain := info.Labels["berth.userns.chain"]; info.Kind == snapshot.Committed && strings.HasPrefix(info.Name, "userns-") && chain != "" {
+			shifted[info.Name] = chain
+		}
+		return nil
+	})
+	for n, chain := range shifted {
+		if _, err := d.snaps.Stat(ctx, chain); !errdefs.IsNotFound(err) {
+			continue
+		}
+		if err := d.snaps.Remove(ctx, n); err == nil {
+			d.log.Debug("userns: removed shifted layers of a removed image", "name", n)
+		}
+	}
 }
 
 func idMaps(in []specs.LinuxIDMapping) []snapshot.IDMap {

@@ -176,4 +176,21 @@ func TestUsernsRemap(t *testing.T) {
 		t.Errorf("--privileged under userns-remap: %v %q", err, out)
 	}
 	d.must("docker", "run", "--rm", "--network", "none", "--privileged", "--userns", "host", bb, "true")
+
+	// The shifted copy of a removed image goes when the next copy is made.
+	for _, tag := range []string{"berth-userns:a", "berth-userns:b"} {
+		d.must("docker", "run", "--name", "tmp", "--network", "none", "--userns", "host", bb, "touch", "/"+tag[len(tag)-1:])
+		d.must("docker", "commit", "tmp", tag)
+		d.must("docker", "rm", "tmp")
+	}
+	d.must("docker", "run", "--rm", "--network", "none", "berth-userns:a", "true")
+	d.must("docker", "rmi", "berth-userns:a")
+	d.must("docker", "run", "--rm", "--network", "none", "berth-userns:b", "stat", "-c", "%u", "/b")
+	log, _ = os.ReadFile(d.logFile)
+	if n := strings.Count(string(log), "userns: shifted image layers"); n != 3 {
+		t.Errorf("%d shifts in the daemon log, want 3", n)
+	}
+	if n := strings.Count(string(log), "userns: removed shifted layers of a removed image"); n != 1 {
+		t.Errorf("%d shifted copies swept, want 1 (berth-userns:a's)", n)
+	}
 }
