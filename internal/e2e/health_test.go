@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/internal/testutil"
 )
 
 // waitLong polls cond for up to a minute (probes run every second; the
@@ -281,6 +283,7 @@ func loadHealthcheckImage(t *testing.T, d *daemon, ref, healthcheck string) {
 
 func TestLogCompress(t *testing.T) {
 	dockerCLI(t)
+	testutil.RequireBinary(t, "gzip") // the monitor compresses with it
 	requireRegistry(t)
 	d := startOwnBridge(t)
 	d.must("docker", "pull", bb)

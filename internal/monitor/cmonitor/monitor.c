@@ -248,6 +248,21 @@ static void compress_start(const char *src)
 	_exit(127);
 }
 
+/* compress_sweep removes what a monitor killed while compressing left:
+ * FILE.i.gz.tmp (incomplete), and FILE.i beside a complete FILE.i.gz. */
+static void compress_sweep(void)
+{
+	char plain[PATH_MAX], path[PATH_MAX + 8];
+	for (int i = 1; i < opt_max_files; i++) {
+		snprintf(plain, sizeof(plain), "%s.%d", opt_log, i);
+		snprintf(path, sizeof(path), "%s.gz.tmp", plain);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s.gz", plain);
+		if (access(path, F_OK) == 0)
+			unlink(plain);
+	}
+}
+
 static void log_rotate(void)
 {
 	char from[PATH_MAX], to[PATH_MAX], fromgz[PATH_MAX + 8], togz[PATH_MAX + 8];
@@ -734,6 +749,8 @@ int main(int argc, char **argv)
 	signal(SIGINT, SIG_IGN);
 
 	log_open();
+	if (opt_log && opt_compress)
+		compress_sweep();
 	int attach_l = unix_listen("attach.sock");
 	char *ctl = state_path("ctl");
 	unlink(ctl);
