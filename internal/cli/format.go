@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -120,8 +121,9 @@ func (f listFormat) render(out io.Writer, rows []any) error {
 	}
 	var w io.Writer = out
 	var tw *tabwriter.Writer
+	bw := bufio.NewWriterSize(out, 64<<10) // see fieldsFormat.render
 	if isTable {
-		tw = newTableWriter(out)
+		tw = newTableWriter(bw)
 		w = tw
 		if err := tmpl.Execute(tw, f.headers); err != nil {
 			return fmt.Errorf("template: %w", err)
@@ -133,7 +135,10 @@ func (f listFormat) render(out io.Writer, rows []any) error {
 		}
 	}
 	if tw != nil {
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		return bw.Flush()
 	}
 	return nil
 }
@@ -335,8 +340,11 @@ func (ff *fieldsFormat) render(out io.Writer, isTable bool, headers map[string]s
 	var w io.Writer = out
 	var tw *tabwriter.Writer
 	var buf strings.Builder
+	// tabwriter writes each cell and its padding separately: buffer them,
+	// or a thousand-row `ps -a` makes tens of thousands of write calls.
+	bw := bufio.NewWriterSize(out, 64<<10)
 	if isTable {
-		tw = newTableWriter(out)
+		tw = newTableWriter(bw)
 		w = tw
 		for i, name := range ff.fields {
 			buf.WriteString(ff.literals[i])
@@ -362,7 +370,10 @@ func (ff *fieldsFormat) render(out io.Writer, isTable bool, headers map[string]s
 		return err
 	}
 	if tw != nil {
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		return bw.Flush()
 	}
 	return nil
 }
