@@ -128,7 +128,8 @@ func (e runStatusErr) Unwrap() error { return e.err }
 //
 //	POST /containers/create ─404 "No such image"→ POST /images/create (progress on stderr) → create again
 //	POST /containers/{id}/attach?stream=1…  hijacked before start, so no output is lost   (not with -d)
-//	POST /containers/{id}/wait?condition=next-exit|removed  the daemon must flush headers at once
+//	POST /containers/{id}/wait?condition=next-exit|removed  the daemon must flush headers at once;
+//	                                        sent together with the attach
 //	POST /containers/{id}/start                             -d: print the ID and return
 //	POST /containers/{id}/resize?h=&w=                      with -t: now and on every SIGWINCH
 //	…stream until EOF (exit with the wait status) or the detach keys (exit 0, container left running)
@@ -186,15 +187,42 @@ func (c *CLI) runRun(ctx context.Context, fl *pflag.FlagSet, o *containerOptions
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 
+	// Attach and wait are both needed before start and independent of each
+	// other: send them at once, saving a round trip (docker sends the same
+	// requests one after the other).
+	type attachResult struct {
+		resp client.ContainerAttachResult
+		err  error
+	}
+	var attachCh chan attachResult
+	if attach {
+		attachCh = make(chan attachResult, 1)
+		go func() {
+			resp, err := api.ContainerAttach(sctx, id, client.ContainerAttachOptions{
+				Stream: true, Stdin: config.AttachStdin, Stdout: config.AttachStdout, Stderr: config.AttachStderr,
+				DetachKeys: detachKeys,
+			})
+			attachCh <- attachResult{resp, err}
+		}()
+	}
+
+	// Waiting has its own context: cancelling the attach must not cancel it.
+	// Detached, nothing waits for the exit: no wait request (docker sends
+	// one it never reads).
+	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer wcancel()
+	var statusCh <-chan int
+	if attach {
+		statusCh = c.waitExitOrRemoved(wctx, api, id, o.rm)
+	}
+
 	var errCh chan error
 	if attach {
-		resp, err := api.ContainerAttach(sctx, id, client.ContainerAttachOptions{
-			Stream: true, Stdin: config.AttachStdin, Stdout: config.AttachStdout, Stderr: config.AttachStderr,
-			DetachKeys: detachKeys,
-		})
-		if err != nil {
-			return fail(err)
+		r := <-attachCh
+		if r.err != nil {
+			return fail(r.err)
 		}
+		resp := r.resp
 		defer resp.Close()
 		s := &streamer{out: c.out, err: c.err, tty: config.Tty, resp: resp.HijackedResponse, detachKeys: detachKeys}
 		if config.AttachStdin {
@@ -210,11 +238,6 @@ func (c *CLI) runRun(ctx context.Context, fl *pflag.FlagSet, o *containerOptions
 		go func() { errCh <- s.run(sctx) }()
 	}
 
-	// Waiting has its own context: cancelling the attach must not cancel it.
-	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer wcancel()
-	statusCh := c.waitExitOrRemoved(wctx, api, id, o.rm)
-
 	if _, err := api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		if attach {
 			cancel()
@@ -222,6 +245,11 @@ func (c *CLI) runRun(ctx context.Context, fl *pflag.FlagSet, o *containerOptions
 		}
 		if o.rm {
 			// The daemon removes the container; do not hang if it never does.
+			if statusCh == nil {
+				// Detached: wait now; "No such container" means it is gone already.
+				res := api.ContainerWait(wctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
+				statusCh = waitQuietly(res)
+			}
 			select {
 			case <-statusCh:
 			case <-time.After(10 * time.Second):
@@ -296,6 +324,21 @@ func (c *CLI) waitExitOrRemoved(ctx context.Context, api *client.Client, id stri
 			if ctx.Err() == nil {
 				fmt.Fprintf(c.err, "Error waiting for container: %v\n", c.errMessage(err))
 			}
+			ch <- 125
+		}
+	}()
+	return ch
+}
+
+// waitQuietly turns a wait result into a channel that fires when the wait
+// ends, however it ends.
+func waitQuietly(res client.ContainerWaitResult) <-chan int {
+	ch := make(chan int, 1)
+	go func() {
+		select {
+		case r := <-res.Result:
+			ch <- int(r.StatusCode)
+		case <-res.Error:
 			ch <- 125
 		}
 	}()
