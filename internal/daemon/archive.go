@@ -489,7 +489,7 @@ func (d *Daemon) ContainerExtractToDir(ctx context.Context, id, p string, opts b
 		ferr <- err
 		pw.CloseWithError(err)
 	}()
-	_, err = archive.Apply(ctx, "/proc/self/fd/"+strconv.Itoa(fd), pr, archive.ApplyOptions{Whiteout: archive.Native})
+	_, err = archive.Apply(ctx, "/proc/self/fd/"+strconv.Itoa(fd), pr, archive.ApplyOptions{Whiteout: archive.Native, IDMap: d.archiveIDMap(c)}) // userns.go
 	pr.CloseWithError(io.ErrClosedPipe)
 	if fe := <-ferr; fe != nil && !errors.Is(fe, io.ErrClosedPipe) {
 		return fe

@@ -213,6 +213,7 @@ func (d *Daemon) ContainerCommit(ctx context.Context, opts backend.CommitOptions
 			return container.CommitResponse{}, err
 		}
 	}
+	layer = d.unshiftTar(c, layer) // userns.go: container ids under userns-remap
 	defer layer.Close()
 	createdBy := ""
 	if ctrCfg != nil {

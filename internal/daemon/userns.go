@@ -25,9 +25,11 @@ package daemon
 // rootfs and the etc files.
 
 import (
+	"archive/tar"
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -40,6 +42,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/spec"
@@ -394,4 +397,67 @@ func (d *Daemon) specRemap(o *spec.Options) {
 	}
 	o.Daemon.UIDMappings = d.remap.uids
 	o.Daemon.GIDMappings = d.remap.gids
+}
+
+// archiveIDMap is what archive.Apply shifts owners with when copying into
+// a container (docker cp): nil (identity) unless it is remapped.
+func (d *Daemon) archiveIDMap(c *Container) *archive.IDMap {
+	if !d.remapped(c.HostConfig) {
+		return nil
+	}
+	conv := func(in []specs.LinuxIDMapping) []archive.IDMapping {
+		out := make([]archive.IDMapping, len(in))
+		for i, m := range in {
+			out[i] = archive.IDMapping{ContainerID: m.ContainerID, HostID: m.HostID, Size: m.Size}
+		}
+		return out
+	}
+	return &archive.IDMap{UIDs: conv(d.remap.uids), GIDs: conv(d.remap.gids)}
+}
+
+// unshiftTar maps the owners in a tar of a remapped container's files
+// (docker commit) from host ids back to container ids, as docker's
+// idtools does when it archives a remapped root; otherwise rc itself. A
+// host id outside the range is one the container saw as the overflow id
+// 65534, and is written so; synthetic whiteout entries keep 0.
+func (d *Daemon) unshiftTar(c *Container, rc io.ReadCloser) io.ReadCloser {
+	if !d.remapped(c.HostConfig) {
+		return rc
+	}
+	back := func(maps []specs.LinuxIDMapping, id int) int {
+		for _, m := range maps {
+			if id >= int(m.HostID) && id-int(m.HostID) < int(m.Size) {
+				return int(m.ContainerID) + id - int(m.HostID)
+			}
+		}
+		return 65534
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		defer rc.Close()
+		tr, tw := tar.NewReader(rc), tar.NewWriter(pw)
+		err := func() error {
+			for {
+				hdr, err := tr.Next()
+				if err == io.EOF {
+					return tw.Close()
+				}
+				if err != nil {
+					return err
+				}
+				if !strings.HasPrefix(filepath.Base(hdr.Name), ".wh.") {
+					hdr.Uid, hdr.Gid = back(d.remap.uids, hdr.Uid), back(d.remap.gids, hdr.Gid)
+				}
+				hdr.Uname, hdr.Gname = "", ""
+				if err := tw.WriteHeader(hdr); err != nil {
+					return err
+				}
+				if _, err := io.Copy(tw, tr); err != nil {
+					return err
+				}
+			}
+		}()
+		pw.CloseWithError(err)
+	}()
+	return pr
 }

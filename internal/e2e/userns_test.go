@@ -163,6 +163,27 @@ func TestUsernsRemap(t *testing.T) {
 	if !strings.Contains(string(log), "userns: reusing shifted layers") {
 		t.Error("no reuse of the shifted layers in the daemon log")
 	}
+
+	// docker cp into a remapped container: owned by its root; docker
+	// commit: the layer holds container ids, so the image runs anywhere.
+	hostFile := filepath.Join(t.TempDir(), "copied")
+	if err := os.WriteFile(hostFile, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.must("docker", "cp", hostFile, id+":/copied")
+	if out := d.must("docker", "exec", id, "stat", "-c", "%u:%g", "/copied"); strings.TrimSpace(out) != "0:0" {
+		t.Errorf("owner of a copied file inside: %q", out)
+	}
+	if u, g, _ := statIDs(t, filepath.Join(rootfs, "copied")); u != uid || g != gid {
+		t.Errorf("host owner of a copied file: %d:%d", u, g)
+	}
+	d.must("docker", "commit", id, "berth-userns:c")
+	if out := d.must("docker", "run", "--rm", "--network", "none", "--userns", "host", "berth-userns:c", "stat", "-c", "%u:%g", "/created", "/made", "/copied"); strings.Join(strings.Fields(out), " ") != "0:0 0:0 0:0" {
+		t.Errorf("owners in the committed image: %q", out)
+	}
+	if out := d.must("docker", "run", "--rm", "--network", "none", "berth-userns:c", "stat", "-c", "%u:%g", "/created"); strings.TrimSpace(out) != "0:0" {
+		t.Errorf("committed image under remapping: %q", out)
+	}
 	d.must("docker", "rm", "-f", id, id2)
 
 	// --userns host: the initial user namespace and the unshifted image.
@@ -187,8 +208,8 @@ func TestUsernsRemap(t *testing.T) {
 	d.must("docker", "rmi", "berth-userns:a")
 	d.must("docker", "run", "--rm", "--network", "none", "berth-userns:b", "stat", "-c", "%u", "/b")
 	log, _ = os.ReadFile(d.logFile)
-	if n := strings.Count(string(log), "userns: shifted image layers"); n != 3 {
-		t.Errorf("%d shifts in the daemon log, want 3", n)
+	if n := strings.Count(string(log), "userns: shifted image layers"); n != 4 {
+		t.Errorf("%d shifts in the daemon log, want 4 (busybox, c, a, b)", n)
 	}
 	if n := strings.Count(string(log), "userns: removed shifted layers of a removed image"); n != 1 {
 		t.Errorf("%d shifted copies swept, want 1 (berth-userns:a's)", n)
