@@ -20,9 +20,11 @@
 #     Where another table's forward policy drop would drop bridged IPv4
 #     (dockerd's, docs/networking.md) the network is IPv6 and the pings
 #     ping -6, for every engine alike. SECTIONS200=0 skips it.
-#  The default-bridge cost through the engines (run --rm on the bridge vs
-#  --network none, berth, docker, podman) is bench/run.sh's bridge section:
-#  SECTIONS=bridge bench/run.sh.
+#  4. Bridge cost through each engine's CLI: run --rm busybox true on the
+#     default bridge and on a user network, each minus --network none,
+#     alternated RUNSBR times (median of the paired differences);
+#     ENGINESBR. bench/run.sh's bridge section does the same with hyperfine
+#     for the default bridges only.
 set -eu
 cd "$(dirname "$0")/.."
 N=${N:-100}
@@ -32,14 +34,14 @@ BERTH_PID=
 cleanup() {
 	if [ -n "$BERTH_PID" ]; then
 		"$BERTH_BIN" -H "unix://$BROOT/berth.sock" ps -aq 2>/dev/null | xargs -r "$BERTH_BIN" -H "unix://$BROOT/berth.sock" rm -f >/dev/null 2>&1 || true
-		"$BERTH_BIN" -H "unix://$BROOT/berth.sock" network rm bench200 >/dev/null 2>&1 || true
+		"$BERTH_BIN" -H "unix://$BROOT/berth.sock" network rm bench200 benchbr >/dev/null 2>&1 || true
 		kill "$BERTH_PID" 2>/dev/null || true
 		wait "$BERTH_PID" 2>/dev/null || true
 		rm -rf "$BROOT"
 	fi
 	for e in /usr/bin/docker podman; do
 		$e ps -aq --filter label=berth-bench=net200 2>/dev/null | xargs -r $e rm -f >/dev/null 2>&1 || true
-		$e network rm bench200 >/dev/null 2>&1 || true
+		$e network rm bench200 benchbr >/dev/null 2>&1 || true
 	done
 	/usr/bin/docker rm -f berth-netbench >/dev/null 2>&1 || true
 	/usr/bin/docker network rm berth-netbench >/dev/null 2>&1 || true
@@ -85,7 +87,6 @@ if [ -n "$TARGETS" ]; then
 fi
 
 # ---- 3. 200 containers on one user network, each reaching the next by name
-[ "${SECTIONS200:-1}" = 0 ] && exit 0
 N200=${N200:-200}
 P200=${P200:-8}
 BB=127.0.0.1:5000/busybox:latest
@@ -136,19 +137,69 @@ one200() {
 	"$@" ps -aq --filter label=berth-bench=net200 | xargs -r "$@" rm -f >/dev/null
 	"$@" network rm bench200 >/dev/null
 }
-echo "== $N200 containers on one user network, each reaching the next by name (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-for e in ${ENGINES200:-berth docker podman}; do
-	case $e in
-	berth)
-		[ -x "$BERTH_BIN" ] || { echo "berth: no $BERTH_BIN (go build -o bin/ ./cmd/...); skipped"; continue; }
-		BROOT=$(mktemp -d /var/tmp/berth-net200.XXXXXX)
+# berth_cli: start a berth daemon of its own (own bridge and table) once.
+berth_cli() {
+	if [ -z "$BERTH_PID" ]; then
+		BROOT=$(mktemp -d /var/tmp/berth-netbench.XXXXXX)
 		"$BERTH_BIN" daemon --data-root "$BROOT/data" --exec-root "$BROOT/exec" -H "unix://$BROOT/berth.sock" \
 			--config-file /dev/null >"$BROOT/daemon.log" 2>&1 &
 		BERTH_PID=$!
 		for _ in $(seq 100); do "$BERTH_BIN" -H "unix://$BROOT/berth.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
-		one200 berth "$BERTH_BIN" -H "unix://$BROOT/berth.sock"
-		;;
-	docker) /usr/bin/docker info >/dev/null 2>&1 && one200 docker /usr/bin/docker ;;
-	podman) command -v podman >/dev/null 2>&1 && one200 podman podman ;;
+	fi
+}
+# engine_cli NAME: sets CLI to the engine's command, or returns 1.
+engine_cli() {
+	case $1 in
+	berth) [ -x "$BERTH_BIN" ] || { echo "berth: no $BERTH_BIN (make build); skipped"; return 1; }
+		berth_cli; CLI="$BERTH_BIN -H unix://$BROOT/berth.sock" ;;
+	docker) /usr/bin/docker info >/dev/null 2>&1 || return 1; CLI=/usr/bin/docker ;;
+	podman) command -v podman >/dev/null 2>&1 || return 1; CLI=podman ;;
+	*) return 1 ;;
 	esac
+}
+[ "${SECTIONS200:-1}" != 0 ] && echo "== $N200 containers on one user network, each reaching the next by name (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+[ "${SECTIONS200:-1}" = 0 ] || for e in ${ENGINES200:-berth docker podman}; do
+	# shellcheck disable=SC2086
+	engine_cli "$e" && one200 "$e" $CLI
+done
+
+# ---- 4. bridge cost through the engines: run --rm busybox true on a
+# bridge network vs --network none, alternated RUNSBR times per engine, the
+# median of the paired differences (a loaded host drifts between sequential
+# series). "default" is the engine's default bridge, "user" a user network
+# (docker's default bridge may be absent: dockerd --bridge none).
+RUNSBR=${RUNSBR:-15}
+ms() {
+	s=$(date +%s%N)
+	"$@" >/dev/null 2>&1 || { echo fail; return; }
+	echo $((($(date +%s%N) - s) / 1000000))
+}
+echo "== bridge cost: run --rm busybox true, bridge minus --network none, median of $RUNSBR alternated pairs (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+for e in ${ENGINESBR:-berth docker podman}; do
+	engine_cli "$e" || continue
+	# shellcheck disable=SC2086
+	$CLI network create benchbr >/dev/null 2>&1 || true
+	for net in default benchbr; do
+		nw=""
+		[ "$net" = benchbr ] && nw="--network benchbr"
+		diffs=""
+		none=""
+		for _ in $(seq "$RUNSBR"); do
+			# shellcheck disable=SC2086
+			a=$(ms $CLI run --rm $nw "$BB" true)
+			# shellcheck disable=SC2086
+			b=$(ms $CLI run --rm --network none "$BB" true)
+			[ "$a" = fail ] && { diffs=fail; break; }
+			diffs="$diffs $((a - b))"
+			none="$none $b"
+		done
+		if [ "$diffs" = fail ]; then
+			echo "$e: run on its $net network fails here; left out"
+			continue
+		fi
+		python3 -c "import statistics as s, sys; d=list(map(int,sys.argv[3].split())); n=list(map(int,sys.argv[4].split())); print(f'{sys.argv[1]:<8} {sys.argv[2]:<8} bridge cost {s.median(d):6.0f} ms (none alone: {s.median(n):5.0f} ms)')" \
+			"$e" "$([ "$net" = default ] && echo default || echo user)" "$diffs" "$none"
+	done
+	# shellcheck disable=SC2086
+	$CLI network rm benchbr >/dev/null 2>&1 || true
 done

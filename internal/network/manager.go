@@ -207,7 +207,7 @@ func (m *Manager) restore(ctx context.Context) error {
 	}
 	if c, err := m.nft(); err == nil {
 		if drops, err := ForeignForwardDrop(c, m.cfg.Table); err == nil && len(drops) > 0 {
-			w := fmt.Sprintf("%s has policy drop: it drops forwarded traffic of berth's networks (egress, published ports from other hosts, and traffic between containers while bridge-nf-call-iptables=%v) whatever berth's own table accepts; berth edits no other table: allow berth's bridges there (e.g. iptables -I DOCKER-USER -i berth0 -j ACCEPT; iptables -I DOCKER-USER -o berth0 -j ACCEPT) or start dockerd with --ip-forward-no-drop / with ip_forward already enabled", strings.Join(drops, ", "), brNetfilterCallsIptables())
+			w := fmt.Sprintf("%s has policy drop: it drops forwarded IPv4 traffic of berth's networks (egress, published ports from other hosts, and traffic between containers while bridge-nf-call-iptables=%v) whatever berth's own table accepts, since an accept ends only its own chain; berth edits no other table: allow berth's bridges there (e.g. iptables -I DOCKER-USER -i berth0 -j ACCEPT; iptables -I DOCKER-USER -o berth0 -j ACCEPT; likewise br-+ for user networks) or start dockerd with --ip-forward-no-drop / with ip_forward already enabled; see docs/networking.md", strings.Join(drops, ", "), brNetfilterCallsIptables())
 			m.warnings = append(m.warnings, w)
 			m.log.Warn("network: " + w)
 		}
