@@ -456,6 +456,7 @@ func (d *Daemon) runtimeDo(c *Container, fn func(ociRuntime) error) error {
 
 // watch waits for the monitor to record the exit, then handles it.
 func (d *Daemon) watch(c *Container, proc *monitor.Process) {
+	d.watchOOM(c) // oom.go: live oom events
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -484,7 +485,8 @@ func (d *Daemon) handleExit(c *Container) {
 		code = 255
 		c.State.Error = "container monitor exited without recording an exit status"
 	}
-	c.State.OOMKilled = d.oomKilled(c)
+	oomKilled, announceOOM := d.oomAtExit(c) // oom.go, before teardown removes the cgroup
+	c.State.OOMKilled = oomKilled
 	c.State.Status = container.StateExited
 	c.State.ExitCode = code
 	c.State.Pid = 0
@@ -495,7 +497,7 @@ func (d *Daemon) handleExit(c *Container) {
 		c.State.Status = container.StateRestarting
 	}
 	_ = d.saveRecord(c)
-	if c.State.OOMKilled {
+	if announceOOM {
 		d.containerEvent(c, events.ActionOOM, nil)
 	}
 	d.containerEvent(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(code)})

@@ -25,16 +25,6 @@ func cgroupPath(c *Container) string {
 	return parent + "/" + c.ID
 }
 
-// oomKilled reports whether the kernel OOM-killed a process of c's run.
-func (d *Daemon) oomKilled(c *Container) bool {
-	m, err := cgroups.Load(cgroupPath(c))
-	if err != nil {
-		return false
-	}
-	n, err := m.OOMKills()
-	return err == nil && n > 0
-}
-
 // systemCPUUsage is the host's total CPU time in nanoseconds, from
 // /proc/stat, as docker reports system_cpu_usage.
 func systemCPUUsage() uint64 {

@@ -187,6 +187,29 @@ func resOOM(t *testing.T, d *daemon) {
 		t.Fatalf("events of the OOM-killed container: %q", ev)
 	}
 
+	// The OOM killer takes a child and the container lives on: docker
+	// announces the oom at once, not at the exit, and only once.
+	since = time.Now().Add(-time.Second).Unix()
+	id = strings.TrimSpace(d.must("docker", "run", "-d", "-m", "16m", bb, "sh", "-c",
+		`sh -c 'x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done'; echo child gone; while true; do sleep 1000; done`))
+	waitFor(t, func() bool { out, _ := d.docker("logs", id); return strings.Contains(out, "child gone") })
+	if ev := containerEvents(t, d, since, id, "oom"); ev[len(ev)-1] != "oom" {
+		t.Fatalf("no oom event while running: %q", ev)
+	}
+	if got := inspect(t, d, "{{.State.Status}}", id); got != "running" {
+		t.Fatalf("container after its child's OOM kill: %q", got)
+	}
+	d.must("docker", "kill", id)
+	d.must("docker", "wait", id)
+	if got := inspect(t, d, "{{.State.OOMKilled}} {{.State.ExitCode}}", id); got != "true 137" {
+		t.Fatalf("after kill: %q, want OOMKilled true as docker (a process of the run was OOM-killed)", got)
+	}
+	d.must("docker", "rm", id)
+	ev := containerEvents(t, d, since, id, "destroy")
+	if n := strings.Count(strings.Join(ev, " ")+" ", "oom "); n != 1 {
+		t.Fatalf("%d oom events, want 1: %q", n, ev)
+	}
+
 	// A container killed by docker kill under the same limit is not OOMKilled.
 	d.must("docker", "run", "-d", "--name", "killed", "-m", "16m", bb, "sleep", "100")
 	d.must("docker", "kill", "killed")
