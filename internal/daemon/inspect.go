@@ -213,8 +213,8 @@ func (d *Daemon) matches(c *Container, f backend.Filters, all bool, before, sinc
 	if f.Has("health") && !f.ExactMatch("health", healthOf(c)) {
 		return false
 	}
-	if f.Has("volume") {
-		return false // berth has no volumes yet
+	if f.Has("volume") && !d.usesVolume(c, f.Get("volume")) { // volumes.go
+		return false
 	}
 	return true
 }

@@ -234,6 +234,9 @@ type parsedMount struct {
 // --mount), then anonymous volumes for Config.Volumes and the image's
 // VOLUMEs that nothing else covers. Pure apart from lookups.
 func (d *Daemon) parseMounts(cfg *container.Config, hc *container.HostConfig, img ocispec.ImageConfig) ([]parsedMount, error) {
+	if hc.VolumeDriver != "" && hc.VolumeDriver != bvolume.DriverLocal {
+		return nil, errMsg(errdefs.ErrNotFound, "error looking up volume plugin %s: plugin %q not found", hc.VolumeDriver, hc.VolumeDriver)
+	}
 	var out []parsedMount
 	byDst := map[string]int{}
 	add := func(pm parsedMount, replace bool) error {
@@ -663,6 +666,21 @@ func (d *Daemon) inspectMounts(c *Container) []container.MountPoint {
 		out = append(out, m)
 	}
 	return out
+}
+
+// usesVolume is ps's volume filter: a volume name or a mount destination.
+func (d *Daemon) usesVolume(c *Container, vals []string) bool {
+	for _, mp := range d.mountPointsOf(c.ID) {
+		if mp.Hidden {
+			continue
+		}
+		for _, v := range vals {
+			if (mp.Type == mount.TypeVolume && mp.Name == v) || mp.Destination == v {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ---- volume API ------------------------------------------------------------

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -116,8 +117,16 @@ func TestDockerVolumes(t *testing.T) {
 	if _, ok := ms["/run"]; ok || len(ms) != 4 {
 		t.Errorf("mounts: %+v", ms)
 	}
-	if out := d.must("docker", "inspect", "-f", "{{json .HostConfig.Binds}} {{json .HostConfig.Mounts}}", "mnts"); out != `["vol1:/data","`+host+`:/h:ro"] [{"Type":"tmpfs","Target":"/tm","TmpfsOptions":{"SizeBytes":1048576}}]`+"\n" {
-		t.Errorf("HostConfig round-trip: %s", out)
+	// The docker CLI sends -v in map order: compare as a set.
+	var binds []string
+	if err := json.Unmarshal([]byte(d.must("docker", "inspect", "-f", "{{json .HostConfig.Binds}}", "mnts")), &binds); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Sort(binds); !slices.Equal(binds, []string{host + ":/h:ro", "vol1:/data"}) {
+		t.Errorf("HostConfig.Binds round-trip: %q", binds)
+	}
+	if out := d.must("docker", "inspect", "-f", "{{json .HostConfig.Mounts}}", "mnts"); out != `[{"Type":"tmpfs","Target":"/tm","TmpfsOptions":{"SizeBytes":1048576}}]`+"\n" {
+		t.Errorf("HostConfig.Mounts round-trip: %s", out)
 	}
 	anonName := ms["/anon"].Name
 	d.must("docker", "rm", "-v", "mnts")
@@ -125,9 +134,34 @@ func TestDockerVolumes(t *testing.T) {
 		t.Error("rm -v left the anonymous volume")
 	}
 
+	// A running container holds a device-backed (tmpfs) volume across a
+	// daemon restart.
+	d.must("docker", "volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m", "tvr")
+	d.must("docker", "run", "-d", "--network", "none", "--name", "runner", "-v", "tvr:/t", bb, "sh", "-c", "echo kept > /t/f; sleep 300")
+	if out := d.must("docker", "ps", "-q", "--no-trunc", "--filter", "volume=tvr"); !strings.Contains(out, strings.TrimSpace(d.must("docker", "inspect", "-f", "{{.Id}}", "runner"))) {
+		t.Fatalf("ps --filter volume: %q", out)
+	}
+	if out := d.must("docker", "ps", "-aq", "--filter", "volume=/nowhere"); out != "" {
+		t.Fatalf("ps --filter volume=/nowhere: %q", out)
+	}
+	tvrData := filepath.Join(volRoot, "tvr", "_data")
+
 	// The daemon restarts: data and in-use references survive.
 	d.kill()
 	d.start("--bridge", "none")
+	waitFor(t, func() bool {
+		out, _ := d.docker("exec", "runner", "cat", "/t/f")
+		return out == "kept\n"
+	})
+	mustFail(t, d, "volume is in use", "volume", "rm", "tvr")
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); !strings.Contains(string(mi), tvrData) {
+		t.Fatal("the running container's tmpfs volume was unmounted by the restart")
+	}
+	d.must("docker", "rm", "-f", "runner")
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), tvrData) {
+		t.Fatal("tmpfs volume still mounted after its last user was removed")
+	}
+	d.must("docker", "volume", "rm", "tvr")
 	if out := d.must("docker", "run", "--network", "none", "--rm", "-v", "vol1:/data", bb, "cat", "/data/f"); out != "hello\n" {
 		t.Fatalf("volume data after daemon restart: %q", out)
 	}
