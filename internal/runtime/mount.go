@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -348,15 +347,17 @@ type cgroupMount struct {
 // cgroupMounts lists the v1 hierarchies (and the v2 one) from mountinfo,
 // keyed like /proc/self/cgroup's controller field.
 func cgroupMounts() ([]cgroupMount, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	return parseCgroupMounts(string(b)), nil
+}
+
+func parseCgroupMounts(mountinfo string) []cgroupMount {
 	var out []cgroupMount
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
+	for _, line := range strings.Split(mountinfo, "\n") {
+		fields := strings.Fields(line)
 		i := 0
 		for i = 6; i < len(fields) && fields[i] != "-"; i++ {
 		}
@@ -379,7 +380,7 @@ func cgroupMounts() ([]cgroupMount, error) {
 			out = append(out, cgroupMount{fields[4], fields[3], ""})
 		}
 	}
-	return out, sc.Err()
+	return out
 }
 
 func ownCgroups() (map[string]string, error) { return cgroupsOf("/proc/self/cgroup") }

@@ -10,6 +10,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/internal/runtime/cgroups"
 	"github.com/berth-dev/berth/internal/runtime/seccomp"
 )
 
@@ -297,10 +298,11 @@ func planCgroup(b *planBuf, m *specs.Mount, flags uintptr, cgroupns bool, pid in
 		return nil
 	}
 	b.op(opMount, "tmpfs", m.Destination, "tmpfs", uintptr(unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC), "mode=755", false, 0, fbNone)
-	mounts, err := cgroupMounts()
+	mi, err := cgroups.Mountinfo() // read once by cgroups.New already
 	if err != nil {
 		return err
 	}
+	mounts := parseCgroupMounts(mi)
 	own, err := cgroupsOf("/proc/" + strconv.Itoa(pid) + "/cgroup")
 	if err != nil {
 		return err

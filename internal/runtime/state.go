@@ -93,17 +93,14 @@ func (r *Runtime) readState(id string) (*containerState, error) {
 		return nil, err
 	}
 	var st containerState
-	if err := json.Unmarshal(b, &st); err != nil {
+	if err := unmarshalState(b, &st); err != nil {
 		return nil, fmt.Errorf("container %s: corrupt state: %w", id, err)
 	}
 	return &st, nil
 }
 
 func (r *Runtime) writeState(st *containerState) error {
-	b, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
+	b := st.marshal()
 	tmp := filepath.Join(r.dir(st.ID), stateFile+".tmp")
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err

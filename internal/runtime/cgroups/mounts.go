@@ -15,6 +15,8 @@ type hierarchy struct {
 type hostInfo struct {
 	v1 map[string]hierarchy // controller ("memory", "name=systemd") → hierarchy
 
+	mountinfo string // as read
+
 	unified     string // cgroup2 mount point, "" if none
 	unifiedRoot string
 	unifiedSelf string
@@ -42,8 +44,20 @@ func hosts() (*hostInfo, error) {
 			return
 		}
 		host = parseHost(cg, mi)
+		host.mountinfo = mi
 	})
 	return host, hostErr
+}
+
+// Mountinfo returns /proc/self/mountinfo as this package read it once, so
+// that callers needing it too (the runtime's cgroup mounts) do not make
+// the kernel render it again.
+func Mountinfo() (string, error) {
+	h, err := hosts()
+	if err != nil {
+		return "", err
+	}
+	return h.mountinfo, nil
 }
 
 // parseHost joins the two files: /proc/self/cgroup names the controllers of
