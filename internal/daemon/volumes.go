@@ -198,6 +198,13 @@ func (d *Daemon) createMounts(ctx context.Context, c *Container, img ocispec.Ima
 		if isNew {
 			created = append(created, v.Name)
 			d.publish(events.VolumeEventType, events.ActionCreate, v.Name, map[string]string{"driver": v.Driver})
+			if d.remapped(hc) {
+				// Owned by the container's root, as docker's local driver
+				// creates it under userns-remap.
+				if err := os.Lchown(v.Mountpoint, int(d.remap.rootUID()), int(d.remap.rootGID())); err != nil {
+					return err
+				}
+			}
 		}
 		mp.Anonymous = mp.Name == ""
 		mp.Name, mp.Source = v.Name, v.Mountpoint
@@ -550,6 +557,9 @@ func (d *Daemon) mountVolumes(ctx context.Context, c *Container, rootfs string) 
 				}
 				if err := os.MkdirAll(mp.Source, 0o755); err != nil {
 					return fmt.Errorf("error while creating mount source path '%s': %w", mp.Source, err)
+				}
+				if d.remapped(c.HostConfig) {
+					_ = os.Lchown(mp.Source, int(d.remap.rootUID()), int(d.remap.rootGID()))
 				}
 			}
 		}

@@ -352,3 +352,32 @@ func TestDockerVolumes(t *testing.T) {
 		t.Fatalf("prune --all: %v", vs)
 	}
 }
+
+// TestVolumesUsernsRemap: under userns-remap a fresh volume and a created
+// -v host directory belong to the container's root; copied-up content
+// keeps the image's (shifted) owners.
+func TestVolumesUsernsRemap(t *testing.T) {
+	dockerCLI(t)
+	requireRegistry(t)
+	keepEtcFiles(t) // registered first: runs after the daemon's cleanup
+	d := startDaemon(t, "--bridge", "none", "--userns-remap", "default")
+	for _, p := range []string{d.root, filepath.Dir(d.root)} {
+		if err := os.Chmod(p, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	uid := subStart(t, "/etc/subuid", "berth")
+	d.must("docker", "pull", bb)
+	host := filepath.Join(d.root, "binds", "new")
+	out := d.must("docker", "run", "--rm", "--network", "none", "-v", "fresh:/newdir", "-v", "cu:/etc", "-v", host+":/m", bb,
+		"sh", "-c", "touch /newdir/x /m/y && stat -c '%u %g' /newdir/x /etc/passwd /m/y")
+	if out != "0 0\n0 0\n0 0\n" {
+		t.Fatalf("owners inside: %q", out)
+	}
+	for _, p := range []string{filepath.Join(host, "y"), host} {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil || st.Uid != uint32(uid) {
+			t.Errorf("%s: host owner %d, want %d (%v)", p, st.Uid, uid, err)
+		}
+	}
+}
