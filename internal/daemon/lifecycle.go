@@ -844,13 +844,16 @@ func (d *Daemon) ContainerRemove(ctx context.Context, id string, opts backend.Re
 	d.removeMounts(ctx, c, opts.RemoveVolumes)
 	removedCh := c.removedCh
 	c.mu.Unlock()
+	// The container is gone for every client now (no record, no name):
+	// release `wait condition=removed` (what run --rm waits for) before
+	// the data removal below, which only this call still waits for.
+	close(removedCh)
 	if err := d.snaps.Remove(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
 		d.log.Warn("remove snapshot", "id", c.ID, "err", err)
 	}
 	_ = os.RemoveAll(d.stateDir(c.ID))
 	_ = os.RemoveAll(d.containerDir(c.ID))
 	d.containerEvent(c, events.ActionDestroy, nil)
-	close(removedCh)
 	return nil
 }
 
