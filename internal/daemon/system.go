@@ -82,6 +82,9 @@ func (d *Daemon) SystemInfo(ctx context.Context) (system.Info, error) {
 		SecurityOptions: []string{"name=seccomp,profile=builtin"},
 		Warnings:        []string{},
 	}
+	if d.remap != nil { // userns.go
+		info.SecurityOptions = append(info.SecurityOptions, "name=userns")
+	}
 	if probeHost().CgroupV2 {
 		info.CgroupVersion = "2"
 		info.SecurityOptions = append(info.SecurityOptions, "name=cgroupns")

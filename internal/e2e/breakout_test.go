@@ -81,6 +81,12 @@ func main() {
 					f.Close()
 				}
 			}
+		case a == "open_by_handle_at":
+			// The "shocker" escape: a handle of an inode outside the
+			// container's root. Any handle: the check comes first.
+			h := make([]byte, 8+8)
+			h[0] = 8
+			err = errno(syscall.RawSyscall(304, uintptr(0xffffff9c), uintptr(unsafe.Pointer(&h[0])), 0))
 		case a == "mkdir":
 			err = os.Mkdir("/tmp/probe-dir", 0o755)
 		case a == "euid":
@@ -210,12 +216,14 @@ func TestBreakout(t *testing.T) {
 	t.Run("defaults", func(t *testing.T) {
 		d := *d
 		d.t = t
-		p := d.probes(nil, "mount", "init_module", "finit_module", "keyctl",
+		p := d.probes(nil, "mount", "init_module", "finit_module", "keyctl", "open_by_handle_at",
 			fmt.Sprintf("ptrace=%d", d.cmd.Process.Pid), "mknod-block=7:0:/tmp/loop0", "ptrace=1")
 		expectProbe(t, p, "mount", "EPERM")
 		expectProbe(t, p, "init_module", "EPERM")
 		expectProbe(t, p, "finit_module", "EPERM")
 		expectProbe(t, p, "keyctl", "EPERM")
+		// CVE-2014-3519 style open_by_handle_at needs CAP_DAC_READ_SEARCH.
+		expectProbe(t, p, "open_by_handle_at", "EPERM")
 		// The daemon's pid does not exist in the container's pid namespace.
 		expectProbe(t, p, fmt.Sprintf("ptrace=%d", d.cmd.Process.Pid), "ESRCH")
 		// Default capabilities allow mknod; the device cgroup refuses the open.
@@ -251,11 +259,21 @@ func TestBreakout(t *testing.T) {
 		}
 
 		// /proc/sys and /sys are read-only.
-		for _, f := range []string{"/proc/sys/kernel/domainname", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/vm/overcommit_memory", "/sys/kernel/uevent_helper"} {
+		for _, f := range []string{"/proc/sys/kernel/domainname", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/vm/overcommit_memory", "/proc/sys/kernel/core_pattern", "/sys/kernel/uevent_helper"} {
 			out, err := d.runIn(bb, "sh", "-c", "echo x > "+f)
 			if err == nil || !strings.Contains(out, "Read-only file system") {
 				t.Errorf("write %s: %v %q", f, err, out)
 			}
+		}
+		// The cgroup release_agent escape (CVE-2022-0492) needs a writable
+		// cgroupfs or a new cgroup mount: both refused.
+		out, err = d.runIn(bb, "sh", "-c", "mkdir /sys/fs/cgroup/memory/escape || mkdir /sys/fs/cgroup/escape")
+		if err == nil || !strings.Contains(out, "Read-only file system") {
+			t.Errorf("mkdir in /sys/fs/cgroup: %v %q", err, out)
+		}
+		out, err = d.runIn(bb, "sh", "-c", "mount -t cgroup -o memory cgroup /tmp")
+		if err == nil || !strings.Contains(out, "permission denied") {
+			t.Errorf("mount of a cgroup hierarchy: %v %q", err, out)
 		}
 		out, err = d.runIn(bb, "touch", "/sys/x")
 		if err == nil || !strings.Contains(out, "Read-only file system") {

@@ -102,6 +102,10 @@ func TestUsernsRemap(t *testing.T) {
 		t.Errorf("remapped data root %s: gid %d mode %v, want %d 0710", remapRoot, g, st.Mode().Perm(), gid)
 	}
 
+	if out := d.must("docker", "info", "--format", "{{.SecurityOptions}} {{.DockerRootDir}}"); !strings.Contains(out, "name=userns") || !strings.Contains(out, remapRoot) {
+		t.Errorf("docker info: %q", out)
+	}
+
 	d.must("docker", "pull", "-q", bb)
 	id := strings.TrimSpace(d.must("docker", "run", "-d", "--network", "none", bb, "sh", "-c", "touch /created && mkdir /made && sleep 1000"))
 	waitFor(t, func() bool { out, _ := d.docker("exec", id, "ls", "/made"); return out == "" })
