@@ -60,9 +60,13 @@ func (c *Container) networkMode() string {
 
 // summary is the /containers/json entry; c.mu is held.
 func (d *Daemon) summary(c *Container) container.Summary {
+	// As dockerd: an argument with a space is shown quoted.
 	cmd := c.Path
-	if len(c.Args) > 0 {
-		cmd += " " + strings.Join(c.Args, " ")
+	for _, a := range c.Args {
+		if strings.Contains(a, " ") {
+			a = "'" + a + "'"
+		}
+		cmd += " " + a
 	}
 	s := container.Summary{
 		ID:      c.ID,

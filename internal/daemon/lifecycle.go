@@ -727,7 +727,7 @@ func (d *Daemon) ContainerKill(ctx context.Context, id string, sig string) error
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.State.running() {
-		return errMsg(errConflict, "Container %s is not running", c.ID)
+		return errMsg(errConflict, "Cannot kill container: %s: Container %s is not running", id, c.ID)
 	}
 	if s == syscall.SIGKILL || s == syscall.SIGTERM || s == syscall.SIGINT {
 		c.stopping = true
