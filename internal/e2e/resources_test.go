@@ -293,7 +293,9 @@ func resPids(t *testing.T, d *daemon) {
 // quota. The share is measured from the cgroup's own CPU time over ~2 s of
 // wall time; this checks the quota, it is not a benchmark.
 func resCPU(t *testing.T, d *daemon) {
-	id := strings.TrimSpace(d.must("docker", "run", "-d", "--cpus", "0.5", bb, "sh", "-c", "while :; do :; done"))
+	// Two burners: unlimited they could take two cores; the quota holds
+	// the cgroup as a whole.
+	id := strings.TrimSpace(d.must("docker", "run", "-d", "--cpus", "0.5", bb, "sh", "-c", "while :; do :; done & while :; do :; done"))
 	defer d.docker("rm", "-f", id)
 	if q, p := cpuQuota(t, id); q != "50000" || p != "100000" {
 		t.Fatalf("cfs quota/period %s/%s, want 50000/100000", q, p)
@@ -306,23 +308,26 @@ func resCPU(t *testing.T, d *daemon) {
 	time.Sleep(2 * time.Second)
 	u1, th1, t1 := cpuUsage(t, id), throttled(), time.Now()
 	share := float64(u1-u0) / float64(t1.Sub(t0).Nanoseconds())
-	var load [3]float64
+	var load float64
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		fmt.Sscan(string(b), &load[0])
+		fmt.Sscan(string(b), &load)
 	}
-	t.Logf("--cpus 0.5: %.3f of a core over %v, %d periods throttled, load %.1f on %d CPUs", share, t1.Sub(t0).Round(time.Millisecond), th1-th0, load[0], runtime.NumCPU())
+	t.Logf("--cpus 0.5: %.3f of a core over %v, %d periods throttled, load %.1f on %d CPUs", share, t1.Sub(t0).Round(time.Millisecond), th1-th0, load, runtime.NumCPU())
 	if share > 0.7 {
 		t.Fatalf("--cpus 0.5 got %.2f of a core", share)
 	}
-	if th1 <= th0 {
-		t.Fatalf("the quota never throttled the burner (nr_throttled %d → %d)", th0, th1)
-	}
-	// Below 0.3 only a host with more runnable tasks than CPUs is an excuse.
-	if share < 0.3 {
-		if load[0] < float64(runtime.NumCPU()) {
-			t.Fatalf("--cpus 0.5 got only %.2f of a core on an idle host", share)
+	// The lower bound and the throttling need a CPU to spare: on a host
+	// with more runnable tasks than CPUs the burner may never reach its
+	// quota. The quota files above are checked either way.
+	if load >= float64(runtime.NumCPU()) {
+		t.Logf("host overloaded (load %.1f): share %.2f and %d throttled periods not asserted", load, share, th1-th0)
+	} else {
+		if share < 0.3 {
+			t.Fatalf("--cpus 0.5 got only %.2f of a core", share)
 		}
-		t.Logf("share below 0.3 on a loaded host (load %.1f): not failing", load[0])
+		if th1 <= th0 {
+			t.Fatalf("the quota never throttled the burner (nr_throttled %d → %d)", th0, th1)
+		}
 	}
 	d.must("docker", "update", "--cpus", "1", id)
 	if q, _ := cpuQuota(t, id); q != "100000" {
