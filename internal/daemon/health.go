@@ -241,7 +241,7 @@ func (d *Daemon) probe(c *Container, h *healthChecker) {
 	d.containerEvent(c, events.Action("exec_start: "+action), map[string]string{"execID": execID})
 	c.mu.Unlock()
 
-	res := d.runProbe(ctx, c, cmd)
+	res := d.runProbe(ctx, c, cmd, execID)
 	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
 	cancel()
 	if timedOut {
@@ -303,7 +303,7 @@ func (d *Daemon) recordHealth(c *Container, res *container.HealthcheckResult) {
 // runProbe execs cmd in c through the runtime, as docker exec does, with
 // stdout and stderr captured together (at most 4096 bytes). When ctx ends
 // the probe's process is killed with SIGKILL.
-func (d *Daemon) runProbe(ctx context.Context, c *Container, cmd []string) *container.HealthcheckResult {
+func (d *Daemon) runProbe(ctx context.Context, c *Container, cmd []string, execID string) *container.HealthcheckResult {
 	res := &container.HealthcheckResult{Start: time.Now()}
 	fail := func(err error) *container.HealthcheckResult {
 		res.End = time.Now()
@@ -320,7 +320,9 @@ func (d *Daemon) runProbe(ctx context.Context, c *Container, cmd []string) *cont
 		return fail(err)
 	}
 	dir := d.stateDir(c.ID)
-	procFile, pidFile := filepath.Join(dir, "health-process.json"), filepath.Join(dir, "health.pid")
+	// Per-probe names: a probe killed by a stop may still be winding down
+	// when the next run's first probe starts.
+	procFile, pidFile := filepath.Join(dir, "health-"+execID[:12]+".json"), filepath.Join(dir, "health-"+execID[:12]+".pid")
 	pb, _ := json.Marshal(proc)
 	if err := os.WriteFile(procFile, pb, 0o600); err != nil {
 		return fail(err)

@@ -95,6 +95,7 @@ func (d *Daemon) ImageInspect(ctx context.Context, name string) (image.InspectRe
 		r.RepoDigests = []string{}
 	}
 	r.Config = &dockerspec.DockerOCIImageConfig{ImageConfig: cfg.Config}
+	r.Config.Healthcheck = d.imageHealthcheck(img) // health.go: docker's extension, not in OCI's config
 	// docker shows the newest history entry's comment (commit -m, import -m).
 	if n := len(cfg.History); n > 0 {
 		r.Comment = cfg.History[n-1].Comment

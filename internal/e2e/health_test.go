@@ -76,8 +76,8 @@ func TestHealthcheck(t *testing.T) {
 	since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
 
 	// --health-* flags: starting → unhealthy (3 failures) → healthy.
-	d.must("docker", "run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s", bb, "sleep", "300")
-	// Three failed probes one second apart are needed before "unhealthy".
+	d.must("docker", "run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s", "--health-retries", "5", bb, "sleep", "300")
+	// Five failed probes one second apart are needed before "unhealthy".
 	if h := d.health("hc"); h != "starting" {
 		t.Fatalf("health right after run: %q", h)
 	}
@@ -89,7 +89,7 @@ func TestHealthcheck(t *testing.T) {
 		t.Fatalf("ps STATUS when unhealthy: %q", st)
 	}
 	h := d.healthLog(t, "hc")
-	if h.FailingStreak < 3 || len(h.Log) == 0 || h.Log[len(h.Log)-1].ExitCode != 1 {
+	if h.FailingStreak < 5 || len(h.Log) == 0 || h.Log[len(h.Log)-1].ExitCode != 1 {
 		t.Fatalf("unhealthy State.Health: %+v", h)
 	}
 	if out := d.must("docker", "ps", "-q", "--filter", "health=unhealthy"); !strings.Contains(out, d.id("hc")[:12]) {
@@ -110,14 +110,22 @@ func TestHealthcheck(t *testing.T) {
 	if out := d.must("docker", "ps", "-q", "--filter", "health=healthy"); !strings.Contains(out, d.id("hc")[:12]) {
 		t.Fatalf("ps --filter health=healthy: %q", out)
 	}
-	// Six more probes: the log keeps the last five, oldest first.
-	time.Sleep(6 * time.Second)
-	h = d.healthLog(t, "hc")
+	// Five more probes: the log keeps the last five, oldest first, so
+	// only successes remain.
+	waitLong(t, "five successes in the log", func() bool {
+		h = d.healthLog(t, "hc")
+		for _, r := range h.Log {
+			if r.ExitCode != 0 {
+				return false
+			}
+		}
+		return true
+	})
 	if h.FailingStreak != 0 || len(h.Log) != 5 {
 		t.Fatalf("healthy State.Health: %+v", h)
 	}
 	for i, r := range h.Log {
-		if r.ExitCode != 0 || r.End.Before(r.Start) || (i > 0 && r.Start.Before(h.Log[i-1].End)) {
+		if r.End.Before(r.Start) || (i > 0 && r.Start.Before(h.Log[i-1].End)) {
 			t.Fatalf("log entry %d: %+v", i, r)
 		}
 	}
@@ -192,6 +200,9 @@ func TestHealthcheck(t *testing.T) {
 
 	// The image's HEALTHCHECK, merged with the request's; --no-healthcheck.
 	loadHealthcheckImage(t, d, "hcimg:test", `{"Test":["CMD-SHELL","test -f /etc/passwd"],"Interval":1000000000,"Retries":2}`)
+	if out := d.must("docker", "image", "inspect", "-f", "{{json .Config.Healthcheck}}", "hcimg:test"); !strings.Contains(out, `"Test":["CMD-SHELL","test -f /etc/passwd"]`) {
+		t.Fatalf("image inspect Config.Healthcheck: %s", out)
+	}
 	d.must("docker", "run", "-d", "--name", "img", "hcimg:test", "sleep", "300")
 	if out := d.must("docker", "inspect", "-f", "{{json .Config.Healthcheck}}", "img"); !strings.Contains(out, `"Test":["CMD-SHELL","test -f /etc/passwd"]`) || !strings.Contains(out, `"Retries":2`) {
 		t.Fatalf("Config.Healthcheck from the image: %s", out)
