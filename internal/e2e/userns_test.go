@@ -188,7 +188,19 @@ func TestUsernsRemap(t *testing.T) {
 	if out := d.must("docker", "run", "--rm", "--network", "none", "berth-userns:c", "stat", "-c", "%u:%g", "/created"); strings.TrimSpace(out) != "0:0" {
 		t.Errorf("committed image under remapping: %q", out)
 	}
-	d.must("docker", "rm", "-f", id, id2)
+	d.must("docker", "rm", "-f", id2)
+
+	// A daemon restart keeps the container and its range, and allocates
+	// no second range.
+	d.kill()
+	d.start("--bridge", "none", "--userns-remap", "default")
+	if out := d.must("docker", "exec", id, "sh", "-c", "id -u; cat /created && echo ok"); strings.Join(strings.Fields(out), " ") != "0 ok" {
+		t.Errorf("exec after a daemon restart: %q", out)
+	}
+	if b, _ := os.ReadFile("/etc/subuid"); strings.Count(string(b), "berth:") != 1 {
+		t.Errorf("/etc/subuid after a restart:\n%s", b)
+	}
+	d.must("docker", "rm", "-f", id)
 
 	// --userns host: the initial user namespace and the unshifted image.
 	out := d.must("docker", "run", "--rm", "--network", "none", "--userns", "host", bb, "sh", "-c", "cat /proc/self/uid_map; stat -c %u /bin/busybox")
