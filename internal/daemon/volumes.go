@@ -191,10 +191,11 @@ func (d *Daemon) createMounts(ctx context.Context, c *Container, img ocispec.Ima
 				opts = dc.Options
 			}
 		}
-		v, isNew, err := d.vols.store.Create(ctx, mp.Name, opts, labels)
+		v, isNew, err := d.vols.store.CreateAndAcquire(ctx, mp.Name, opts, labels, c.ID)
 		if err != nil {
 			return err
 		}
+		acquired = append(acquired, v.Name)
 		if isNew {
 			created = append(created, v.Name)
 			d.publish(events.VolumeEventType, events.ActionCreate, v.Name, map[string]string{"driver": v.Driver})
@@ -208,10 +209,6 @@ func (d *Daemon) createMounts(ctx context.Context, c *Container, img ocispec.Ima
 		}
 		mp.Anonymous = mp.Name == ""
 		mp.Name, mp.Source = v.Name, v.Mountpoint
-		if err := d.vols.store.Acquire(ctx, mp.Name, c.ID); err != nil {
-			return err
-		}
-		acquired = append(acquired, mp.Name)
 	}
 	out := make([]mountPoint, len(mps))
 	for i := range mps {

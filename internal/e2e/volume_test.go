@@ -86,6 +86,14 @@ func TestDockerVolumes(t *testing.T) {
 		t.Fatalf("host view of the volume: %q", b)
 	}
 
+	// volume-subpath mounts a directory of the volume; a missing one is refused.
+	d.must("docker", "run", "--network", "none", "--rm", "-v", "vol1:/data", bb, "mkdir", "/data/sub")
+	d.must("docker", "run", "--network", "none", "--rm", "--mount", "type=volume,src=vol1,dst=/s,volume-subpath=sub", bb, "sh", "-c", "echo s > /s/x")
+	if b, _ := os.ReadFile(filepath.Join(volRoot, "vol1", "_data", "sub", "x")); string(b) != "s\n" {
+		t.Fatalf("volume-subpath: %q", b)
+	}
+	mustFail(t, d, "no such file or directory", "run", "--network", "none", "--rm", "--mount", "type=volume,src=vol1,dst=/s,volume-subpath=nope", bb, "true")
+
 	// A volume a container (even stopped) refers to cannot be removed.
 	holder := strings.TrimSpace(d.must("docker", "create", "--network", "none", "--name", "holder", "-v", "vol1:/data:ro", bb, "true"))
 	mustFail(t, d, "remove vol1: volume is in use - ["+holder+"]", "volume", "rm", "vol1")

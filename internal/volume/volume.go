@@ -186,6 +186,16 @@ func (s *Store) newEntry(name string, m meta) *entry {
 // 64-hex name. An existing name returns that volume unchanged (created
 // false), as docker does.
 func (s *Store) Create(ctx context.Context, name string, opts, labels map[string]string) (Volume, bool, error) {
+	return s.create(ctx, name, opts, labels, "")
+}
+
+// CreateAndAcquire is Create followed by Acquire(ref) under one lock, so
+// that a concurrent Remove or prune cannot take the volume in between.
+func (s *Store) CreateAndAcquire(ctx context.Context, name string, opts, labels map[string]string, ref string) (Volume, bool, error) {
+	return s.create(ctx, name, opts, labels, ref)
+}
+
+func (s *Store) create(ctx context.Context, name string, opts, labels map[string]string, ref string) (Volume, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return Volume{}, false, err
 	}
@@ -208,6 +218,9 @@ func (s *Store) Create(ctx context.Context, name string, opts, labels map[string
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.vols[name]; ok {
+		if ref != "" {
+			e.users[ref] = struct{}{}
+		}
 		return e.copy(), false, nil
 	}
 	m := meta{Labels: cloneMap(labels), Options: cloneMap(opts), CreatedAt: time.Now().UTC().Truncate(time.Second)}
@@ -225,6 +238,9 @@ func (s *Store) Create(ctx context.Context, name string, opts, labels map[string
 		return Volume{}, false, fmt.Errorf("create %s: %w", name, err)
 	}
 	e := s.newEntry(name, m)
+	if ref != "" {
+		e.users[ref] = struct{}{}
+	}
 	s.vols[name] = e
 	return e.copy(), true, nil
 }

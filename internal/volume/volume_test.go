@@ -127,11 +127,10 @@ func TestConcurrentCreate(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, c, err := s.Create(ctx, "shared", nil, nil)
+			_, c, err := s.CreateAndAcquire(ctx, "shared", nil, nil, "c")
 			if err != nil {
 				t.Error(err)
 			}
-			_ = s.Acquire(ctx, "shared", "c")
 			created <- c
 		}()
 	}
@@ -145,6 +144,9 @@ func TestConcurrentCreate(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d creators, want 1", n)
+	}
+	if u := s.Users("shared"); len(u) != 1 || u[0] != "c" {
+		t.Fatalf("users %v", u)
 	}
 }
 
