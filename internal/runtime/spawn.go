@@ -110,11 +110,28 @@ func spawn(ctx context.Context, so *spawnOpts) (p *initProcess, err error) {
 	for _, f := range files {
 		attrFiles = append(attrFiles, f.Fd())
 	}
+	// Without a user namespace the new pid, mount, net, ipc and uts
+	// namespaces are made by the clone that starts the init: nsexec.c then
+	// need not fork into the pid namespace (one process less per
+	// container). The user namespace must come first and the cgroup one
+	// after the move into the cgroup, so those stay with nsexec.c, as does
+	// everything when a user namespace is involved.
+	cloneFlags := so.cloneFlags
+	var early uintptr
+	forks := cloneFlags&unix.CLONE_NEWTIME != 0 // nsexec.c forks into a time namespace
+	for _, ns := range so.nsPaths {
+		forks = forks || strings.HasPrefix(ns, "pid=") || strings.HasPrefix(ns, "time=")
+	}
+	if !so.cfg.UserNS && !forks {
+		early = cloneFlags & (unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
+		cloneFlags &^= early
+	}
 	pid, err := syscall.ForkExec(fdPath(int(exe.Fd())), []string{"berth-runtime", "init"}, &syscall.ProcAttr{
 		// The Go init lives for milliseconds: no GC, one P (fewer threads
 		// to start and to signal). Its environment is replaced at execve.
 		Env:   []string{initEnv + "=" + strconv.Itoa(sockFd), "GOGC=off", "GOMAXPROCS=1"},
 		Files: attrFiles,
+		Sys:   &syscall.SysProcAttr{Cloneflags: early},
 	})
 	child.Close()
 	if err != nil {
@@ -139,7 +156,7 @@ func spawn(ctx context.Context, so *spawnOpts) (p *initProcess, err error) {
 		}
 	}
 	var boot []byte
-	boot = appendRecord(boot, recCloneFlags, []byte{byte(so.cloneFlags), byte(so.cloneFlags >> 8), byte(so.cloneFlags >> 16), byte(so.cloneFlags >> 24)})
+	boot = appendRecord(boot, recCloneFlags, []byte{byte(cloneFlags), byte(cloneFlags >> 8), byte(cloneFlags >> 16), byte(cloneFlags >> 24)})
 	for _, ns := range so.nsPaths {
 		boot = appendRecord(boot, recNsPath, []byte(ns))
 	}
@@ -172,6 +189,11 @@ func spawn(ctx context.Context, so *spawnOpts) (p *initProcess, err error) {
 			}
 		case msgChildPid:
 			p.pid = int(uint32(m.data[0]) | uint32(m.data[1])<<8 | uint32(m.data[2])<<16 | uint32(m.data[3])<<24)
+			if early&unix.CLONE_NEWPID != 0 {
+				// no fork in nsexec.c: it is our child, which sees
+				// itself as pid 1 of its new namespace
+				p.pid = p.child
+			}
 		default:
 			return p, fmt.Errorf("init socket: unexpected message %d", m.typ)
 		}
