@@ -240,7 +240,7 @@ func (d *Daemon) ContainerArchivePath(ctx context.Context, id, p string) (io.Rea
 	c.mu.Lock()
 	d.containerEvent(c, events.ActionArchivePath, map[string]string{"path": p})
 	c.mu.Unlock()
-	return streamTar(ctx, false, func(t *fdTar) error { return t.add(fd, name) }, release), st, nil
+	return d.unshiftTar(c, streamTar(ctx, false, func(t *fdTar) error { return t.add(fd, name) }, release)), st, nil // userns.go
 }
 
 // ContainerExport implements backend.ArchiveBackend.
@@ -256,7 +256,7 @@ func (d *Daemon) ContainerExport(ctx context.Context, id string) (io.ReadCloser,
 	c.mu.Lock()
 	d.containerEvent(c, events.ActionExport, nil)
 	c.mu.Unlock()
-	return streamTar(ctx, false, func(t *fdTar) error { return t.children(rootfd, "") }, release), nil
+	return d.unshiftTar(c, streamTar(ctx, false, func(t *fdTar) error { return t.children(rootfd, "") }, release)), nil // userns.go
 }
 
 // streamTar runs write on a goroutine into a pipe; closing the reader stops

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bytes"
 	"fmt"
 	"os"
@@ -187,6 +188,27 @@ func TestUsernsRemap(t *testing.T) {
 	}
 	if out := d.must("docker", "run", "--rm", "--network", "none", "berth-userns:c", "stat", "-c", "%u:%g", "/created"); strings.TrimSpace(out) != "0:0" {
 		t.Errorf("committed image under remapping: %q", out)
+	}
+	// docker cp out and export show container ids, as docker's.
+	for _, args := range [][]string{{"cp", id + ":/created", "-"}, {"export", id}} {
+		out := d.must("docker", args...)
+		tr := tar.NewReader(strings.NewReader(out))
+		found := false
+		for {
+			hdr, err := tr.Next()
+			if err != nil {
+				break
+			}
+			if hdr.Name == "created" || hdr.Name == "bin/busybox" {
+				found = true
+				if hdr.Uid != 0 || hdr.Gid != 0 {
+					t.Errorf("docker %s: %s owned by %d:%d in the tar", args[0], hdr.Name, hdr.Uid, hdr.Gid)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("docker %s: no created or bin/busybox in the tar", args[0])
+		}
 	}
 	d.must("docker", "rm", "-f", id2)
 
