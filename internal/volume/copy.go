@@ -62,7 +62,7 @@ func CopyUp(ctx context.Context, rootfs, containerPath, dst string) (copied bool
 	if err := copyTree(ctx, srcfd, dstfd); err != nil {
 		return true, fmt.Errorf("copy-up of %s: %w", containerPath, err)
 	}
-	if err := setMeta(dstfd, "", &st); err != nil {
+	if err := setMeta(dstfd, srcfd, &st); err != nil {
 		return true, fmt.Errorf("copy-up of %s: %w", containerPath, err)
 	}
 	return true, nil
@@ -148,7 +148,7 @@ func copyEntry(ctx context.Context, srcfd, dstfd int, name string, st *unix.Stat
 		if err := copyTree(ctx, s, d); err != nil {
 			return err
 		}
-		return setMeta(d, "", st)
+		return setMeta(d, s, st)
 	case unix.S_IFREG:
 		s, err := unix.Openat(srcfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -165,7 +165,7 @@ func copyEntry(ctx context.Context, srcfd, dstfd int, name string, st *unix.Stat
 		if _, err := io.Copy(df, sf); err != nil { // copy_file_range where possible
 			return err
 		}
-		return setMeta(d, "", st)
+		return setMeta(d, s, st)
 	case unix.S_IFLNK:
 		target, err := readlinkat(srcfd, name)
 		if err != nil {
@@ -197,17 +197,52 @@ func readlinkat(dirfd int, name string) (string, error) {
 	}
 }
 
-// setMeta applies owner, mode (after chown, which clears set-id bits) and
-// times to an open fd.
-func setMeta(fd int, _ string, st *unix.Stat_t) error {
+// setMeta applies owner, mode (after chown, which clears set-id bits),
+// srcfd's extended attributes (after chown too: it drops file
+// capabilities) and times to fd.
+func setMeta(fd, srcfd int, st *unix.Stat_t) error {
 	if err := unix.Fchown(fd, int(st.Uid), int(st.Gid)); err != nil {
 		return err
 	}
 	if err := unix.Fchmod(fd, st.Mode&0o7777); err != nil {
 		return err
 	}
+	if err := copyXattrs(srcfd, fd); err != nil {
+		return err
+	}
 	ts := []unix.Timespec{st.Atim, st.Mtim}
 	return unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH)
+}
+
+// copyXattrs copies every extended attribute the filesystems allow
+// (a volume on a filesystem without user xattrs silently drops those).
+func copyXattrs(srcfd, dstfd int) error {
+	sz, err := unix.Flistxattr(srcfd, nil)
+	if err != nil || sz <= 0 {
+		return nil // none, or not supported by the image's filesystem
+	}
+	buf := make([]byte, sz)
+	sz, err = unix.Flistxattr(srcfd, buf)
+	if err != nil {
+		return nil
+	}
+	for _, name := range strings.Split(strings.TrimRight(string(buf[:sz]), "\x00"), "\x00") {
+		if name == "" {
+			continue
+		}
+		n, err := unix.Fgetxattr(srcfd, name, nil)
+		if err != nil {
+			continue
+		}
+		val := make([]byte, n)
+		if n, err = unix.Fgetxattr(srcfd, name, val); err != nil {
+			continue
+		}
+		if err := unix.Fsetxattr(dstfd, name, val[:n], 0); err != nil && !errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("xattr %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // setMetaAt is setMeta for entries that cannot be opened (symlinks, nodes).

@@ -257,6 +257,7 @@ func TestCopyUp(t *testing.T) {
 	_ = os.MkdirAll(filepath.Join(src, "sub"), 0o755)
 	_ = os.WriteFile(filepath.Join(src, "sub", "f"), []byte("content"), 0o640)
 	_ = os.Chown(filepath.Join(src, "sub", "f"), 123, 456)
+	xattrOK := unix.Setxattr(filepath.Join(src, "sub", "f"), "user.berth", []byte("v1"), 0) == nil
 	_ = unix.Chmod(src, 0o1750)
 	_ = os.Chown(src, 999, 998)
 	_ = os.Symlink("/etc/passwd", filepath.Join(src, "link"))
@@ -280,6 +281,13 @@ func TestCopyUp(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dst, "sub", "f")); string(b) != "content" {
 		t.Fatalf("content %q", b)
+	}
+	if xattrOK {
+		buf := make([]byte, 16)
+		n, err := unix.Getxattr(filepath.Join(dst, "sub", "f"), "user.berth", buf)
+		if err != nil || string(buf[:n]) != "v1" {
+			t.Fatalf("xattr not copied: %q %v", buf[:n], err)
+		}
 	}
 	if l, _ := os.Readlink(filepath.Join(dst, "link")); l != "/etc/passwd" {
 		t.Fatalf("symlink %q", l)
