@@ -49,6 +49,11 @@ func (d *Daemon) watchOOM(c *Container) {
 	if err != nil {
 		return
 	}
+	d.watchOOMIn(c, m)
+}
+
+// watchOOMIn watches the cgroup m of c's run (a test seam: any Manager).
+func (d *Daemon) watchOOMIn(c *Container, m cgroups.Manager) {
 	f, cleanup, err := oomNotifier(m)
 	if err != nil {
 		d.log.Debug("oom notifier", "id", c.ID, "err", err)
@@ -108,14 +113,20 @@ func (d *Daemon) oomAtExit(c *Container) (killed, announce bool) {
 	if err != nil || n == 0 {
 		return false, false
 	}
+	return true, oomOwed(c, n)
+}
+
+// oomOwed reports whether n kills need an event beyond those the live
+// watcher announced, and marks them announced. c.mu is held.
+func oomOwed(c *Container, n uint64) bool {
 	v, ok := oomWatches.Load(c)
 	if !ok {
-		return true, true
+		return n > 0
 	}
 	w := v.(*oomWatch)
-	announce = n > w.announced
+	owed := n > w.announced
 	w.announced = n
-	return true, announce
+	return owed
 }
 
 // oomNotifier returns a pollable file that becomes readable when the
