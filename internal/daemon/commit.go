@@ -208,7 +208,7 @@ func (d *Daemon) ContainerCommit(ctx context.Context, opts backend.CommitOptions
 		layer = streamTar(ctx, true, func(t *fdTar) error { return t.children(fd, "") }, func() { unix.Close(fd) })
 	} else {
 		// Native snapshot: diff the full copy against a view of the image.
-		layer, _, err = d.nativeDiff(ctx, c.ID, string(img.TopLayer()))
+		layer, _, err = d.nativeDiff(ctx, c.ID, d.rootfsParent(c, img)) // userns.go
 		if err != nil {
 			return container.CommitResponse{}, err
 		}
@@ -302,7 +302,7 @@ func (d *Daemon) nativeChanges(ctx context.Context, c *Container, kinds map[stri
 	if err != nil {
 		return err
 	}
-	rc, parentDir, err := d.nativeDiff(ctx, c.ID, string(img.TopLayer()))
+	rc, parentDir, err := d.nativeDiff(ctx, c.ID, d.rootfsParent(c, img)) // userns.go
 	if err != nil {
 		return err
 	}

@@ -288,6 +288,16 @@ func (d *Daemon) prepareRootfs(ctx context.Context, c *Container, img *image.Ima
 	return nil
 }
 
+// rootfsParent names the committed snapshot a container's writable layer
+// sits on: the image's top layer, or its shifted copy under remapping (for
+// diffs against it on the native driver).
+func (d *Daemon) rootfsParent(c *Container, img *image.Image) string {
+	if d.remapped(c.HostConfig) {
+		return "userns-" + d.remap.key() + "-" + string(img.TopLayer())
+	}
+	return string(img.TopLayer())
+}
+
 // shiftedLayer returns the committed snapshot holding the image (whose top
 // layer has chain ID chain) shifted into the remap range, making it on
 // first use.
