@@ -496,7 +496,13 @@ func (d *Daemon) handleExit(c *Container) {
 	if restart {
 		c.State.Status = container.StateRestarting
 	}
-	_ = d.saveRecord(c)
+	// --rm: the record is deleted just below, so skip a write (and its
+	// fsync) on the way to the client's `wait condition=removed`. A crash
+	// in between leaves a "running" record without a monitor: restore
+	// records an exit and removes the container then.
+	if !c.HostConfig.AutoRemove || restart {
+		_ = d.saveRecord(c)
+	}
 	if announceOOM {
 		d.containerEvent(c, events.ActionOOM, nil)
 	}
