@@ -357,6 +357,9 @@ func cgroupMounts() ([]cgroupMount, error) {
 func parseCgroupMounts(mountinfo string) []cgroupMount {
 	var out []cgroupMount
 	for _, line := range strings.Split(mountinfo, "\n") {
+		if !strings.Contains(line, " - cgroup") {
+			continue // most lines: split only the cgroup ones
+		}
 		fields := strings.Fields(line)
 		i := 0
 		for i = 6; i < len(fields) && fields[i] != "-"; i++ {

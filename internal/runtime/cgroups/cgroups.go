@@ -301,7 +301,13 @@ func writeFile(dir, name, val string) error {
 }
 
 // readFile reads a small cgroup file whole.
-func readFile(dir, name string) (string, error) {
+func readFile(dir, name string) (string, error) { return readFileHint(dir, name, 512) }
+
+// readFileHint reads with a first buffer of size bytes. /proc/self/mountinfo
+// wants a large one: the kernel renders it anew for every read(2), walking
+// the mount list up to the offset, so growing from 512 bytes costs several
+// renderings (and copies) on a host with a few hundred mounts.
+func readFileHint(dir, name string, size int) (string, error) {
 	p := dir + "/" + name
 	var fd int
 	var err error
@@ -315,7 +321,7 @@ func readFile(dir, name string) (string, error) {
 		return "", fmt.Errorf("cgroup: read %s: %w", p, err)
 	}
 	defer unix.Close(fd)
-	buf := make([]byte, 0, 512)
+	buf := make([]byte, 0, size)
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]

@@ -38,7 +38,7 @@ func hosts() (*hostInfo, error) {
 			hostErr = err
 			return
 		}
-		mi, err := readFile("/proc/self", "mountinfo")
+		mi, err := readFileHint("/proc/self", "mountinfo", 64<<10)
 		if err != nil {
 			hostErr = err
 			return
