@@ -398,11 +398,13 @@ func resUpdate(t *testing.T, d *daemon) {
 		d.must("docker", "update", "-m", "32m", name)
 		d.must("docker", "start", name)
 		check("after stopped update and start", 32<<20)
-		// berth's own CLI.
+		// berth's own CLI, on a paused container (the frozen cgroup takes it).
+		d.must("docker", "pause", name)
 		d.must("berth", "update", "--pids-limit", "10", name)
 		if got := pidsMax(t, id); got != "10" {
 			t.Fatalf("%s: pids.max after berth update: %q", name, got)
 		}
+		d.must("docker", "unpause", name)
 		d.must("docker", "rm", "-f", name)
 	}
 	// An update of an unknown container is docker's 404.
