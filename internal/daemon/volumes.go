@@ -559,7 +559,63 @@ func (d *Daemon) mountVolumes(ctx context.Context, c *Container, rootfs string) 
 					_ = os.Lchown(mp.Source, int(d.remap.rootUID()), int(d.remap.rootGID()))
 				}
 			}
+			if err := checkSourcePropagation(mp); err != nil {
+				return err
+			}
 		}
+	}
+	return nil
+}
+
+// checkSourcePropagation refuses a shared or slave bind whose source sits
+// on a private mount, with docker's errors: the propagation asked for
+// could not happen.
+func checkSourcePropagation(mp mountPoint) error {
+	var wantShared bool
+	switch mp.Propagation {
+	case mount.PropagationShared, mount.PropagationRShared:
+		wantShared = true
+	case mount.PropagationSlave, mount.PropagationRSlave:
+	default:
+		return nil
+	}
+	src, err := filepath.EvalSymlinks(mp.Source)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	var mpoint string
+	var optional []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 7 {
+			continue
+		}
+		m := f[4]
+		if (src == m || m == "/" || strings.HasPrefix(src, m+"/")) && len(m) >= len(mpoint) {
+			mpoint = m
+			optional = optional[:0]
+			for _, o := range f[6:] {
+				if o == "-" {
+					break
+				}
+				optional = append(optional, o)
+			}
+		}
+	}
+	shared, slave := false, false
+	for _, o := range optional {
+		shared = shared || strings.HasPrefix(o, "shared:")
+		slave = slave || strings.HasPrefix(o, "master:")
+	}
+	if wantShared && !shared {
+		return errMsg(errInvalid, "path %s is mounted on %s but it is not a shared mount", mp.Source, mpoint)
+	}
+	if !wantShared && !shared && !slave {
+		return errMsg(errInvalid, "path %s is mounted on %s but it is not a shared or slave mount", mp.Source, mpoint)
 	}
 	return nil
 }

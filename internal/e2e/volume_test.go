@@ -225,6 +225,28 @@ func TestDockerVolumes(t *testing.T) {
 		t.Fatalf("--mount bind: %q", out)
 	}
 
+	// Bind propagation: a shared or slave bind needs a source mount that
+	// propagates (docker's errors otherwise), and then it does.
+	mustFail(t, d, "path "+host+" is mounted on ", "run", "--network", "none", "--rm", "-v", host+":/h:rshared", bb, "true")
+	mustFail(t, d, "but it is not a shared or slave mount", "run", "--network", "none", "--rm", "-v", host+":/h:rslave", bb, "true")
+	shared := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", shared, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(shared, unix.MNT_DETACH)
+	if err := unix.Mount("", shared, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	if out := d.must("docker", "run", "--network", "none", "--rm", "-v", shared+":/h:rshared", bb, "grep", " /h ", "/proc/self/mountinfo"); !strings.Contains(out, " shared:") {
+		t.Fatalf("rshared bind: %q", out)
+	}
+	if out := d.must("docker", "run", "--network", "none", "--rm", "--mount", "type=bind,src="+shared+",dst=/h,bind-propagation=rslave", bb, "grep", " /h ", "/proc/self/mountinfo"); !strings.Contains(out, " master:") {
+		t.Fatalf("rslave bind: %q", out)
+	}
+
 	// tmpfs: --mount with size and mode, --tmpfs with options.
 	out = d.must("docker", "run", "--network", "none", "--rm", "--mount", "type=tmpfs,dst=/tm,tmpfs-size=1m,tmpfs-mode=1770", bb, "sh", "-c", "grep ' /tm ' /proc/mounts; stat -c %a /tm")
 	if !strings.Contains(out, "tmpfs /tm tmpfs rw,nosuid,nodev,noexec") || !strings.Contains(out, "size=1024k") || !strings.HasSuffix(out, "\n1770\n") {
