@@ -169,6 +169,9 @@ func (d *Daemon) generateSpec(c *Container, img *image.Image, rootfs string, nsP
 	if o.HostnamePath, o.HostsPath, o.ResolvConfPath, err2 = d.writeEtcFiles(c); err2 != nil {
 		return nil, err2
 	}
+	if err := d.remapEtcFiles(c, o.HostnamePath, o.HostsPath, o.ResolvConfPath); err != nil { // userns.go
+		return nil, err
+	}
 	for t, p := range nsPaths {
 		o.NSPaths[specs.LinuxNamespaceType(t)] = p
 	}

@@ -400,6 +400,25 @@ func (d *Daemon) remapStateDir(c *Container) error {
 	return nil
 }
 
+// remapEtcFiles gives a remapped container's own hostname, hosts and
+// resolv.conf to its root, as docker does, so that it can edit them.
+// Another container's files (--network container:x) are left alone.
+func (d *Daemon) remapEtcFiles(c *Container, paths ...string) error {
+	if !d.remapped(c.HostConfig) {
+		return nil
+	}
+	dir := d.containerDir(c.ID) + string(filepath.Separator)
+	for _, p := range paths {
+		if p == "" || !strings.HasPrefix(p, dir) {
+			continue
+		}
+		if err := os.Lchown(p, int(d.remap.rootUID()), int(d.remap.rootGID())); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	return nil
+}
+
 // specRemap sets the spec options' id mappings.
 func (d *Daemon) specRemap(o *spec.Options) {
 	if d.remap == nil {

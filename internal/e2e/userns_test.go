@@ -118,7 +118,10 @@ func TestUsernsRemap(t *testing.T) {
 	if out := d.must("docker", "exec", id, "cat", "/proc/self/uid_map"); strings.Join(strings.Fields(out), " ") != fmt.Sprintf("0 %d 65536", uid) {
 		t.Errorf("uid_map: %q", out)
 	}
-	if out := d.must("docker", "exec", id, "stat", "-c", "%u:%g", "/bin/busybox", "/etc/passwd", "/", "/created"); strings.Join(strings.Fields(out), " ") != "0:0 0:0 0:0 0:0" {
+	if out := d.must("docker", "exec", id, "sh", "-c", "echo 10.1.2.3 extra >> /etc/hosts && echo edited"); strings.TrimSpace(out) != "edited" {
+		t.Errorf("root of a remapped container edits /etc/hosts: %q", out)
+	}
+	if out := d.must("docker", "exec", id, "stat", "-c", "%u:%g", "/bin/busybox", "/etc/passwd", "/", "/created", "/etc/hosts", "/etc/resolv.conf"); strings.Join(strings.Fields(out), " ") != "0:0 0:0 0:0 0:0 0:0 0:0" {
 		t.Errorf("owners inside the container: %q", out)
 	}
 
