@@ -19,7 +19,7 @@
 #     `run -d` returned, and until every container had reached its peer.
 #     Where another table's forward policy drop would drop bridged IPv4
 #     (dockerd's, docs/networking.md) the network is IPv6 and the pings
-#     ping -6, for every engine alike. SECTIONS200=0 skips it.
+#     ping -6, for every engine alike.
 #  4. Bridge cost through each engine's CLI: run --rm busybox true on the
 #     default bridge and on a user network, each minus --network none,
 #     alternated RUNSBR times (median of the paired differences);
@@ -27,6 +27,9 @@
 #     for the default bridges only.
 set -eu
 cd "$(dirname "$0")/.."
+# SECTIONS: which parts run (default all): setup 200ns throughput 200 bridge
+SECTIONS=" ${SECTIONS:-setup 200ns throughput 200 bridge} "
+want() { case $SECTIONS in *" $1 "*) return 0 ;; esac; return 1; }
 N=${N:-100}
 BT=${BENCHTIME:-3s}
 BIN=$(mktemp -d)/network.test
@@ -49,14 +52,19 @@ cleanup() {
 	rm -rf "$(dirname "$BIN")"
 }
 trap cleanup EXIT
-CGO_ENABLED=0 go test -c -o "$BIN" ./internal/network
+if want setup || want 200ns || want throughput; then
+	CGO_ENABLED=0 go test -c -o "$BIN" ./internal/network
+fi
 
-echo "== bridge set-up cost (berth)"
-"$BIN" -test.run XXX -test.bench 'ConnectDisconnect|ConnectNoSync' -test.benchtime "${N}x" | grep ms/op
-
-echo "== 200 containers on one user network, each reaching the next by name (berth)"
-"$BIN" -test.run XXX -test.bench 'UserNetwork200' -test.benchtime 1x | grep connect
-
+if want setup; then
+	echo "== bridge set-up cost (berth)"
+	"$BIN" -test.run XXX -test.bench 'ConnectDisconnect|ConnectNoSync' -test.benchtime "${N}x" | grep ms/op
+fi
+if want 200ns; then
+	echo "== 200 containers on one user network, each reaching the next by name (berth, network manager in namespaces)"
+	"$BIN" -test.run XXX -test.bench 'UserNetwork200' -test.benchtime 1x | grep connect
+fi
+if want throughput; then
 echo "== published port throughput: berth"
 "$BIN" -test.run XXX -test.bench 'PublishedPortThroughput' -test.benchtime "$BT" | grep MB/s
 
@@ -85,6 +93,7 @@ if [ -n "$TARGETS" ]; then
 	echo "== published port throughput: peers"
 	BERTH_NET_TARGETS=$TARGETS "$BIN" -test.run XXX -test.bench 'PeerPublishedPort' -test.benchtime "$BT" | grep MB/s
 fi
+fi # throughput
 
 # ---- 3. 200 containers on one user network, each reaching the next by name
 N200=${N200:-200}
@@ -157,8 +166,8 @@ engine_cli() {
 	*) return 1 ;;
 	esac
 }
-[ "${SECTIONS200:-1}" != 0 ] && echo "== $N200 containers on one user network, each reaching the next by name (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-[ "${SECTIONS200:-1}" = 0 ] || for e in ${ENGINES200:-berth docker podman}; do
+want 200 && echo "== $N200 containers on one user network, each reaching the next by name (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+want 200 && for e in ${ENGINES200:-berth docker podman}; do
 	# shellcheck disable=SC2086
 	engine_cli "$e" && one200 "$e" $CLI
 done
@@ -174,6 +183,7 @@ ms() {
 	"$@" >/dev/null 2>&1 || { echo fail; return; }
 	echo $((($(date +%s%N) - s) / 1000000))
 }
+want bridge || exit 0
 echo "== bridge cost: run --rm busybox true, bridge minus --network none, median of $RUNSBR alternated pairs (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 for e in ${ENGINESBR:-berth docker podman}; do
 	engine_cli "$e" || continue
