@@ -141,6 +141,11 @@ func (d *Daemon) SystemEvents(ctx context.Context, opts backend.EventsOptions) (
 				return
 			}
 		}
+		// An until already past asks for the replay only: end here, as
+		// the API layer expects (docker events --until <past> returns).
+		if !opts.Until.IsZero() && !opts.Until.After(time.Now()) {
+			return
+		}
 		for {
 			select {
 			case m, ok := <-live:
