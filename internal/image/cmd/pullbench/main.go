@@ -97,6 +97,27 @@ func run(root, ref string, native, sync, noUnpack bool, jobs int, cpuprofile str
 	}
 	if verbose {
 		fmt.Fprintf(os.Stderr, "pulled %s (%s, %d bytes unpacked) in %s\n", ref, img.ID, img.Size, time.Since(start))
+		run, wait := schedstat()
+		fmt.Fprintf(os.Stderr, "threads of this process: %.3fs on a CPU, %.3fs runnable but waiting for one (schedstat)\n", run.Seconds(), wait.Seconds())
 	}
 	return nil
+}
+
+// schedstat sums the on-CPU and run-queue wait times of this process's
+// live threads: on a loaded machine it tells waiting for a CPU apart from
+// waiting for I/O or for another thread.
+func schedstat() (run, wait time.Duration) {
+	ents, _ := os.ReadDir("/proc/self/task")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/self/task/" + e.Name() + "/schedstat")
+		if err != nil {
+			continue
+		}
+		var r, w int64
+		if _, err := fmt.Sscan(string(b), &r, &w); err == nil {
+			run += time.Duration(r)
+			wait += time.Duration(w)
+		}
+	}
+	return run, wait
 }
