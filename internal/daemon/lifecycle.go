@@ -859,6 +859,7 @@ func (d *Daemon) ContainerRemove(ctx context.Context, id string, opts backend.Re
 	}
 	_ = os.RemoveAll(d.stateDir(c.ID))
 	_ = os.RemoveAll(d.containerDir(c.ID))
+	forgetNetFile(d.networksFile(c.ID))
 	d.containerEvent(c, events.ActionDestroy, nil)
 	return nil
 }

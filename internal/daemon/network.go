@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -55,7 +54,7 @@ func (d *Daemon) networksFile(id string) string {
 
 func (d *Daemon) loadNetworking(id string) map[string]*apinet.EndpointSettings {
 	m := map[string]*apinet.EndpointSettings{}
-	if b, err := os.ReadFile(d.networksFile(id)); err == nil {
+	if b := readNetFile(d.networksFile(id)); b != nil { // netcache.go
 		_ = json.Unmarshal(b, &m)
 	}
 	// The CLI names the default network "default".
@@ -73,7 +72,7 @@ func (d *Daemon) saveNetworking(id string, m map[string]*apinet.EndpointSettings
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(d.networksFile(id), b, 0o600)
+	return writeNetFile(d.networksFile(id), b) // netcache.go
 }
 
 // netErr turns the network package's wrapped errors ("...: conflict") into
