@@ -121,6 +121,15 @@ func createInit(sock *os.File, cfg *initConfig) error {
 				return err
 			}
 		}
+		// As runc does without a mount namespace: chroot into the rootfs,
+		// so that the process (and the create-time check of its path) sees
+		// the container's files, not the host's.
+		if err := unix.Chroot(cfg.Rootfs); err != nil {
+			return fmt.Errorf("chroot %s: %w", cfg.Rootfs, err)
+		}
+		if err := unix.Chdir("/"); err != nil {
+			return err
+		}
 	}
 	if s.Hostname != "" {
 		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
