@@ -7,6 +7,7 @@ package daemon
 import (
 	"archive/tar"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,7 +16,9 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -182,8 +185,24 @@ func (d *Daemon) ContainerCommit(ctx context.Context, opts backend.CommitOptions
 	cfg.Labels = maps.Clone(cfg.Labels)
 	mergeConfig(&cfg, ctrCfg)
 	mergeConfig(&cfg, opts.Config)
-	if err := bimage.ApplyChanges(&cfg, opts.Changes); err != nil {
+	changeHealth, changes, err := healthChanges(opts.Changes)
+	if err != nil {
 		return container.CommitResponse{}, err
+	}
+	if err := bimage.ApplyChanges(&cfg, changes); err != nil {
+		return container.CommitResponse{}, err
+	}
+	// docker: the request's (or --change's) healthcheck, its unset fields
+	// from the container's, which already holds the image's.
+	var health *container.HealthConfig
+	if opts.Config != nil {
+		health = opts.Config.Healthcheck
+	}
+	if changeHealth != nil {
+		health = changeHealth
+	}
+	if ctrCfg != nil {
+		health = mergeHealth(health, ctrCfg.Healthcheck)
 	}
 
 	if opts.Pause && status == container.StateRunning {
@@ -222,6 +241,7 @@ func (d *Daemon) ContainerCommit(ctx context.Context, opts backend.CommitOptions
 	}
 	newImg, err := d.images.Commit(ctx, layer, bimage.CommitOptions{
 		Parent: imgID, Ref: ref, Config: cfg, Author: opts.Author, Comment: opts.Comment, CreatedBy: createdBy,
+		Healthcheck: health,
 	})
 	if err != nil {
 		return container.CommitResponse{}, err
@@ -385,4 +405,144 @@ func mergeConfig(dst *ocispec.ImageConfig, c *container.Config) {
 		}
 		dst.Labels[k] = v
 	}
+}
+
+// mergeHealth is docker's commit merge: over's unset fields (no Test, zero
+// durations and retries) from base; a nil over takes base whole. Neither
+// argument is modified.
+func mergeHealth(over, base *container.HealthConfig) *container.HealthConfig {
+	if base == nil {
+		return over
+	}
+	if over == nil {
+		cp := *base
+		return &cp
+	}
+	h := *over
+	if len(h.Test) == 0 {
+		h.Test = base.Test
+	}
+	if h.Interval == 0 {
+		h.Interval = base.Interval
+	}
+	if h.Timeout == 0 {
+		h.Timeout = base.Timeout
+	}
+	if h.StartPeriod == 0 {
+		h.StartPeriod = base.StartPeriod
+	}
+	if h.StartInterval == 0 {
+		h.StartInterval = base.StartInterval
+	}
+	if h.Retries == 0 {
+		h.Retries = base.Retries
+	}
+	return &h
+}
+
+// healthChanges takes the HEALTHCHECK instructions out of changes (the
+// image package applies the rest); the last one wins, as in a Dockerfile.
+func healthChanges(changes []string) (*container.HealthConfig, []string, error) {
+	var (
+		health *container.HealthConfig
+		rest   []string
+	)
+	for _, ch := range changes {
+		instr, args, _ := strings.Cut(strings.TrimSpace(ch), " ")
+		if !strings.EqualFold(instr, "HEALTHCHECK") {
+			rest = append(rest, ch)
+			continue
+		}
+		h, err := parseHealthcheck(args)
+		if err != nil {
+			return nil, nil, err // docker's message alone, as its commit prints it
+		}
+		health = h
+	}
+	return health, rest, nil
+}
+
+// parseHealthcheck parses the arguments of a Dockerfile HEALTHCHECK with
+// moby's rules: leading --name=value flags (interval, timeout,
+// start-period, start-interval, retries), then NONE, or CMD with a JSON
+// array (exec form: Test ["CMD", args...]) or a command line (shell form:
+// ["CMD-SHELL", line]). Durations must be 0 or at least 1ms; unset values
+// stay 0 (inherit).
+func parseHealthcheck(args string) (*container.HealthConfig, error) {
+	bad := func(format string, a ...any) error { return errMsg(errdefs.ErrInvalidArgument, format, a...) }
+	flags := map[string]string{}
+	args = strings.TrimSpace(args)
+	for strings.HasPrefix(args, "--") {
+		word, after, _ := strings.Cut(args, " ")
+		args = strings.TrimSpace(after)
+		if word == "--" {
+			break
+		}
+		name, value, ok := strings.Cut(word[2:], "=")
+		switch name {
+		case "interval", "timeout", "start-period", "start-interval", "retries":
+		default:
+			return nil, bad("Unknown flag: %s", name)
+		}
+		if !ok {
+			return nil, bad("Missing a value on flag: %s", name)
+		}
+		if _, dup := flags[name]; dup {
+			return nil, bad("Duplicate flag specified: %s", name)
+		}
+		flags[name] = value
+	}
+	if args == "" {
+		return nil, bad("HEALTHCHECK requires at least one argument")
+	}
+	typ, cmd, _ := strings.Cut(args, " ")
+	cmd = strings.TrimSpace(cmd)
+	switch strings.ToUpper(typ) {
+	case "NONE":
+		// moby registers no flags for NONE and does not check them.
+		if cmd != "" {
+			return nil, bad("HEALTHCHECK NONE takes no arguments")
+		}
+		return &container.HealthConfig{Test: []string{"NONE"}}, nil
+	case "CMD":
+	default:
+		return nil, bad("Unknown type %q in HEALTHCHECK (try CMD)", strings.ToUpper(typ))
+	}
+	h := &container.HealthConfig{}
+	var argv []string
+	if strings.HasPrefix(cmd, "[") && json.Unmarshal([]byte(cmd), &argv) == nil {
+		h.Test = append([]string{"CMD"}, argv...)
+	} else if cmd != "" {
+		h.Test = []string{"CMD-SHELL", cmd}
+	}
+	if len(h.Test) < 2 {
+		return nil, bad("Missing command after HEALTHCHECK CMD")
+	}
+	for name, dst := range map[string]*time.Duration{
+		"interval": &h.Interval, "timeout": &h.Timeout, "start-period": &h.StartPeriod, "start-interval": &h.StartInterval,
+	} {
+		v := flags[name]
+		if v == "" {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, bad("%v", err)
+		}
+		if d != 0 && d < minHealthDuration {
+			return nil, bad("Interval %q cannot be less than %s", name, minHealthDuration)
+		}
+		*dst = d
+	}
+	if v := flags["retries"]; v != "" {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil {
+			return nil, bad("%v", err)
+		}
+		if n < 0 {
+			return nil, bad("--retries cannot be negative (%d)", n)
+		}
+		h.Retries = int(n)
+	}
+	return h, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -27,6 +28,10 @@ type CommitOptions struct {
 	Author, Comment string
 	// CreatedBy is the history's command line.
 	CreatedBy string
+	// Healthcheck is written as config.Healthcheck, docker's extension of
+	// the OCI config (nil: none). It is not taken from Parent: the caller
+	// passes the container's, which already holds the parent's merged in.
+	Healthcheck *dockerspec.HealthcheckConfig
 }
 
 // Commit makes a new image of Parent's layers plus layer, an uncompressed
@@ -69,7 +74,11 @@ func (s *Store) Commit(ctx context.Context, layer io.Reader, opts CommitOptions)
 	cfg.RootFS.DiffIDs = append(append([]digest.Digest(nil), cfg.RootFS.DiffIDs...), diffID)
 	cfg.History = append(append([]ocispec.History(nil), cfg.History...),
 		ocispec.History{Created: &now, Author: opts.Author, CreatedBy: opts.CreatedBy, Comment: opts.Comment})
-	cb, err := json.Marshal(cfg)
+	// docker's image config: OCI's plus extension keys in "config".
+	cb, err := json.Marshal(dockerspec.DockerOCIImage{Image: cfg, Config: dockerspec.DockerOCIImageConfig{
+		ImageConfig:             cfg.Config,
+		DockerOCIImageConfigExt: dockerspec.DockerOCIImageConfigExt{Healthcheck: opts.Healthcheck},
+	}})
 	if err != nil {
 		return nil, err
 	}
