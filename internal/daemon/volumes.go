@@ -34,6 +34,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -537,6 +538,8 @@ func (d *Daemon) mountVolumes(ctx context.Context, c *Container, rootfs string) 
 			if err != nil {
 				return err
 			}
+			d.publish(events.VolumeEventType, events.ActionMount, mp.Name, map[string]string{"driver": bvolume.DriverLocal,
+				"container": c.ID, "destination": mp.Destination, "read/write": strconv.FormatBool(mp.RW), "propagation": string(mp.Propagation)})
 			if mp.CopyData && mp.Subpath == "" {
 				if _, err := bvolume.CopyUp(ctx, rootfs, mp.Destination, p); err != nil {
 					return fmt.Errorf("volume %s: %w", mp.Name, err)
@@ -643,8 +646,12 @@ func (d *Daemon) unmountVolumes(ctx context.Context, c *Container) {
 	}
 	for _, mp := range d.mountPointsOf(c.ID) {
 		if mp.Type == mount.TypeVolume {
-			if err := d.vols.store.Unmount(ctx, mp.Name, c.ID); err != nil {
+			wasMounted, err := d.vols.store.Unmount(ctx, mp.Name, c.ID)
+			if err != nil {
 				d.log.Warn("unmount volume", "volume", mp.Name, "err", err)
+			}
+			if wasMounted {
+				d.publish(events.VolumeEventType, events.ActionUnmount, mp.Name, map[string]string{"driver": bvolume.DriverLocal, "container": c.ID})
 			}
 		}
 	}

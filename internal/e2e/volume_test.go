@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -337,6 +340,24 @@ func TestDockerVolumes(t *testing.T) {
 	d.must("docker", "rm", "-v", "wv")
 	if volumeNames(t, d)[wv.Name] {
 		t.Fatal("rm -v left the image VOLUME's volume")
+	}
+
+	// Volume events: create, mount, unmount, destroy.
+	// The past events, then the stream is cut (--until hangs under load).
+	evCtx, evCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	evCmd := exec.CommandContext(evCtx, "docker", "events", "--since", "0", "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}")
+	evCmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.sock, "DOCKER_CONFIG="+filepath.Join(d.root, "dockercfg"))
+	evOut, _ := evCmd.Output()
+	evCancel()
+	ev := string(evOut)
+	var cuEvents []string
+	for _, l := range strings.Split(ev, "\n") {
+		if strings.HasSuffix(l, " cu") {
+			cuEvents = append(cuEvents, strings.TrimSuffix(l, " cu"))
+		}
+	}
+	if strings.Join(cuEvents, ",") != "create,mount,unmount" {
+		t.Errorf("volume events: %q", ev)
 	}
 
 	// system df lists volumes.

@@ -438,22 +438,23 @@ func (s *Store) Mount(ctx context.Context, name, ref string) (string, error) {
 }
 
 // Unmount releases ref's mount; the last one unmounts the device.
-// Idempotent.
-func (s *Store) Unmount(ctx context.Context, name, ref string) error {
+// Idempotent: had says whether ref had it mounted.
+func (s *Store) Unmount(ctx context.Context, name, ref string) (had bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.vols[name]
 	if !ok {
-		return nil
+		return false, nil
 	}
+	_, had = e.mounts[ref]
 	delete(e.mounts, ref)
 	if len(e.mounts) == 0 && e.mounted {
 		if err := unix.Unmount(e.Mountpoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-			return fmt.Errorf("unmount volume %s: %w", name, err)
+			return had, fmt.Errorf("unmount volume %s: %w", name, err)
 		}
 		e.mounted = false
 	}
-	return nil
+	return had, nil
 }
 
 // Sweep unmounts device-backed volumes that nobody has mounted: after a

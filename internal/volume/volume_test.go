@@ -183,12 +183,16 @@ func TestTmpfsVolumeMountRefcount(t *testing.T) {
 	if st.Uid != 1000 {
 		t.Fatalf("uid option not applied: %d", st.Uid)
 	}
-	_ = s.Unmount(ctx, "tv", "a")
+	if had, _ := s.Unmount(ctx, "tv", "a"); !had {
+		t.Fatal("Unmount: a had it mounted")
+	}
 	if !s.Mounted("tv") || !isMountpoint(v.Mountpoint) {
 		t.Fatal("unmounted while b still uses it")
 	}
-	_ = s.Unmount(ctx, "tv", "b")
-	_ = s.Unmount(ctx, "tv", "b") // idempotent
+	_, _ = s.Unmount(ctx, "tv", "b")
+	if had, err := s.Unmount(ctx, "tv", "b"); had || err != nil { // idempotent
+		t.Fatalf("second Unmount: %v %v", had, err)
+	}
 	if s.Mounted("tv") || isMountpoint(v.Mountpoint) {
 		t.Fatal("still mounted after the last user")
 	}
@@ -222,7 +226,7 @@ func TestBindVolume(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(p, "y"), nil, 0o644); !errorsIs(err, unix.EROFS) {
 		t.Fatalf("write to ro bind: %v", err)
 	}
-	if err := s.Unmount(ctx, "bv", "a"); err != nil {
+	if _, err := s.Unmount(ctx, "bv", "a"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Remove(ctx, "bv", false); err != nil {
