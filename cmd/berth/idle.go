@@ -72,7 +72,18 @@ func (t *idleTrim) trim() {
 	}
 	debug.FreeOSMemory()
 	madviseText(unix.MADV_PAGEOUT)
+	// Again while idle: the runtime forces a GC after two minutes without
+	// one, which faults the GC's code back in (whole large folios). Our
+	// FreeOSMemory is that GC, followed by the page-out.
+	t.mu.Lock()
+	if t.inflight == 0 {
+		t.timer.Reset(idleRepeat)
+	}
+	t.mu.Unlock()
 }
+
+// idleRepeat is under the runtime's forced-GC period (2 minutes).
+const idleRepeat = time.Minute
 
 // madviseText applies advice to the mappings of our own executable that
 // are read-only and file-backed (text, rodata). Writable mappings and
