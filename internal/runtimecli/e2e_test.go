@@ -106,11 +106,19 @@ func TestDockerEndToEnd(t *testing.T) {
 	}
 	sock := filepath.Join(dir, "docker.sock")
 	ns := "berth-e2e-" + strconv.Itoa(os.Getpid())
+	// A bridge of its own: dockerd started with --bridge none deletes the
+	// host's docker0 (moby's removeDefaultBridgeInterface), which breaks
+	// the host's own dockerd.
+	br := "bde" + strconv.Itoa(os.Getpid()%100000)
+	if out, err := exec.Command("sh", "-c", "ip link add "+br+" type bridge && ip addr add 10.213."+strconv.Itoa(os.Getpid()%250)+".1/24 dev "+br).CombinedOutput(); err != nil {
+		t.Skipf("cannot create a test bridge: %v: %s", err, out)
+	}
+	defer func() { _ = exec.Command("ip", "link", "del", br).Run() }()
 	logf, _ := os.Create(filepath.Join(dir, "dockerd.log"))
 	defer logf.Close()
 	d := exec.Command(dockerd, "--config-file", filepath.Join(dir, "daemon.json"), "-H", "unix://"+sock,
 		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
-		"--pidfile", filepath.Join(dir, "docker.pid"), "--bridge", "none", "--iptables=false", "--ip-masq=false",
+		"--pidfile", filepath.Join(dir, "docker.pid"), "--bridge", br, "--iptables=false", "--ip-masq=false",
 		"--containerd", containerd, "--containerd-namespace", ns, "--containerd-plugins-namespace", ns+"-plugins")
 	d.Stdout, d.Stderr = logf, logf
 	if err := d.Start(); err != nil {
