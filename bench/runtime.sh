@@ -6,7 +6,8 @@
 # env: RUNS (30), WARMUP (3), BERTH_RUNTIME (binary to test; default: build
 # ./cmd/berth-runtime), OUT (results dir, default a temp dir),
 # BERTH_EXE_PROTECT=memfd to measure the sealed-copy protection instead of
-# the read-only clone.
+# the read-only clone, GO_INIT=1 to add a row with the Go container init
+# (BERTH_INIT=go; that row also pays for an `env` exec, ~1 ms).
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 for t in hyperfine crun runc jq; do command -v $t >/dev/null || { echo "needs $t" >&2; exit 1; }; done
@@ -47,7 +48,9 @@ make_bundle "$OUT/bb-net" net
 make_bundle "$OUT/bb-nonet" no-net
 for rt in "$BIN" crun runc; do $rt delete -f bench-rt >/dev/null 2>&1 || true; done
 
-hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$OUT/runtime.json" \
+extra=()
+[ "${GO_INIT:-}" = 1 ] && extra=(-n 'berth-runtime Go init (netns)' "env BERTH_INIT=go $BIN run --bundle $OUT/bb-net bench-rt")
+hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$OUT/runtime.json" "${extra[@]}" \
     -n 'berth-runtime (netns)'    "$BIN run --bundle $OUT/bb-net bench-rt" \
     -n 'crun (netns)'             "crun run --bundle $OUT/bb-net bench-rt" \
     -n 'runc (netns)'             "runc run --bundle $OUT/bb-net bench-rt" \
