@@ -1,7 +1,11 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"net/http"
+	"net/netip"
 
 	"github.com/berth-dev/berth/internal/api/backend"
 	"github.com/moby/moby/api/types/network"
@@ -54,9 +58,16 @@ func (s *Server) networkInspect(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) networkCreate(w http.ResponseWriter, r *http.Request) error {
-	var req network.CreateRequest
-	if err := decodeJSON(r, &req); err != nil {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
 		return err
+	}
+	var req network.CreateRequest
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&req); err != nil && len(bytes.TrimSpace(body)) > 0 {
+		if err := badIPAM(body); err != nil {
+			return err
+		}
+		return invalidArg("invalid JSON: %v", err)
 	}
 	if req.Name == "" {
 		return invalidArg("network name cannot be empty") // docker: "invalid name"
@@ -193,4 +204,29 @@ func (s *Server) volumePrune(w http.ResponseWriter, r *http.Request) error {
 
 func networkInspectOptions(r *http.Request) backend.NetworkInspectOptions {
 	return backend.NetworkInspectOptions{Verbose: boolValue(r, "verbose"), Scope: r.URL.Query().Get("scope")}
+}
+
+// badIPAM gives docker's words for an address the typed decode refused
+// (the API types parse subnets as netip values, whose errors name Go).
+func badIPAM(body []byte) error {
+	var loose struct {
+		IPAM *struct {
+			Config []struct{ Subnet, IPRange, Gateway string }
+		}
+	}
+	if json.Unmarshal(body, &loose) != nil || loose.IPAM == nil {
+		return nil
+	}
+	for _, c := range loose.IPAM.Config {
+		if _, err := netip.ParsePrefix(c.Subnet); c.Subnet != "" && err != nil {
+			return invalidArg("Invalid subnet %s : invalid CIDR address: %s", c.Subnet, c.Subnet)
+		}
+		if _, err := netip.ParsePrefix(c.IPRange); c.IPRange != "" && err != nil {
+			return invalidArg("invalid CIDR address: %s", c.IPRange)
+		}
+		if _, err := netip.ParseAddr(c.Gateway); c.Gateway != "" && err != nil {
+			return invalidArg("no matching subnet for gateway %s", c.Gateway)
+		}
+	}
+	return nil
 }
