@@ -47,6 +47,10 @@ func newIdleTrim(next http.Handler, idleAfter time.Duration) *idleTrim {
 	return t
 }
 
+// Unwrap lets api.Serve find the API server (to close its hijacked
+// connections at shutdown).
+func (t *idleTrim) Unwrap() http.Handler { return t.next }
+
 func (t *idleTrim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t.mu.Lock()
 	t.inflight++

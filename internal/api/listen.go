@@ -129,6 +129,21 @@ func serverTLSConfig(opts TLSOptions) (*tls.Config, error) {
 	}, nil
 }
 
+// serverOf finds the *Server in handler, through middleware that has an
+// Unwrap() http.Handler method.
+func serverOf(h http.Handler) *Server {
+	for {
+		switch v := h.(type) {
+		case *Server:
+			return v
+		case interface{ Unwrap() http.Handler }:
+			h = v.Unwrap()
+		default:
+			return nil
+		}
+	}
+}
+
 // Serve serves handler on every listener until ctx is cancelled, then
 // shuts down: streaming requests see their context cancelled, hijacked
 // connections (attach, exec) are closed, and in-flight requests get a
@@ -137,8 +152,9 @@ func Serve(ctx context.Context, listeners []net.Listener, handler http.Handler) 
 	base, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
 	log := slog.Default()
-	if s, ok := handler.(*Server); ok {
-		log = s.log
+	api := serverOf(handler)
+	if api != nil {
+		log = api.log
 	}
 	srv := &http.Server{
 		Handler:           handler,
@@ -160,8 +176,8 @@ func Serve(ctx context.Context, listeners []net.Listener, handler http.Handler) 
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	if s, ok := handler.(*Server); ok {
-		s.hijacked.closeAll()
+	if api != nil {
+		api.hijacked.closeAll()
 	}
 	// Stop accepting; let ordinary requests (a create, a remove) finish
 	// for a moment, then cancel the request contexts so that streams
