@@ -64,33 +64,7 @@ type healthChecker struct {
 // image's (moby daemon/config merge): no request healthcheck takes the
 // image's whole; otherwise each unset field takes the image's value.
 func (d *Daemon) mergeHealthcheck(img *image.Image, req *container.HealthConfig) *container.HealthConfig {
-	ih := d.imageHealthcheck(img)
-	if ih == nil {
-		return req
-	}
-	if req == nil {
-		cp := *ih
-		return &cp
-	}
-	if len(req.Test) == 0 {
-		req.Test = ih.Test
-	}
-	if req.Interval == 0 {
-		req.Interval = ih.Interval
-	}
-	if req.Timeout == 0 {
-		req.Timeout = ih.Timeout
-	}
-	if req.StartPeriod == 0 {
-		req.StartPeriod = ih.StartPeriod
-	}
-	if req.StartInterval == 0 {
-		req.StartInterval = ih.StartInterval
-	}
-	if req.Retries == 0 {
-		req.Retries = ih.Retries
-	}
-	return req
+	return mergeHealth(req, d.imageHealthcheck(img))
 }
 
 // imageHealthcheck reads the HEALTHCHECK of a docker image config
