@@ -213,7 +213,7 @@ func TestStartAttachExitCode(t *testing.T) {
 	}
 	calls := f.Calls()
 	want := []string{"GET /containers/web/json", "POST /containers/" + testID + "/attach", "POST /containers/" + testID + "/wait", "POST /containers/" + testID + "/start"}
-	if strings.Join(calls, ",") != strings.Join(want, ",") {
+	if !sameCalls(calls, want) {
 		t.Errorf("calls %q want %q", calls, want)
 	}
 	if q := f.query("POST /containers/" + testID + "/wait"); q != "condition=next-exit" {
