@@ -112,7 +112,9 @@ func (d *Daemon) ContainerAttach(ctx context.Context, id string, opts backend.At
 	if opts.Stderr {
 		flags |= monitor.AttachStderr
 	}
-	conn, err := monitor.Attach(ctx, stateDir, flags)
+	// Without ctx's cancel, for the reason above (the dial is local and
+	// the ack read has its own deadline).
+	conn, err := monitor.Attach(context.WithoutCancel(ctx), stateDir, flags)
 	if ready != nil {
 		close(ready)
 	}
