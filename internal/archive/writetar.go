@@ -115,14 +115,8 @@ func (w *tarWriter) add(rel string) error {
 			return err
 		}
 		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, t
-	case unix.S_IFCHR, unix.S_IFBLK:
-		hdr.Typeflag = tar.TypeChar
-		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
-			hdr.Typeflag = tar.TypeBlock
-		}
-		hdr.Devmajor, hdr.Devminor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
-	case unix.S_IFIFO:
-		hdr.Typeflag = tar.TypeFifo
+	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO:
+		SpecialHeader(hdr, st.Mode, st.Rdev)
 	default:
 		return nil // sockets are not archived
 	}
@@ -244,4 +238,22 @@ func changed(p, parent string) bool {
 		return x != y
 	}
 	return false
+}
+
+// SpecialHeader sets hdr's type, and device numbers, for a character or
+// block device or a fifo of the given stat mode and rdev (the one mapping
+// the layer writer and the daemon's container archives share).
+func SpecialHeader(hdr *tar.Header, mode uint32, rdev uint64) {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFCHR:
+		hdr.Typeflag = tar.TypeChar
+	case unix.S_IFBLK:
+		hdr.Typeflag = tar.TypeBlock
+	case unix.S_IFIFO:
+		hdr.Typeflag = tar.TypeFifo
+		return
+	default:
+		return
+	}
+	hdr.Devmajor, hdr.Devminor = int64(unix.Major(rdev)), int64(unix.Minor(rdev))
 }

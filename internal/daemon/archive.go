@@ -395,14 +395,8 @@ func (t *fdTar) add(fd int, name string) error {
 			return fmt.Errorf("readlink %s: %w", name, err)
 		}
 		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
-	case unix.S_IFCHR, unix.S_IFBLK:
-		hdr.Typeflag = tar.TypeChar
-		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
-			hdr.Typeflag = tar.TypeBlock
-		}
-		hdr.Devmajor, hdr.Devminor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
-	case unix.S_IFIFO:
-		hdr.Typeflag = tar.TypeFifo
+	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO:
+		archive.SpecialHeader(hdr, st.Mode, st.Rdev)
 	default:
 		return nil // sockets are not archived
 	}
