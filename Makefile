@@ -11,8 +11,12 @@ GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 
 all: build
 
+# The CLI is pure Go (CGO_ENABLED=0): a static binary that starts without
+# the dynamic loader. berthd (the daemon, run by `berth daemon`) links the
+# runtime's C parts.
 build:
-	$(GO) build $(GOFLAGS_BUILD) -o bin/berth ./cmd/berth
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o bin/berth ./cmd/berth
+	$(GO) build $(GOFLAGS_BUILD) -o bin/berthd ./cmd/berthd
 	$(GO) build -trimpath -ldflags '$(LDFLAGS) -extldflags=-static' -o bin/berth-runtime ./cmd/berth-runtime
 	$(CC) -O2 -Wall -Wextra -o bin/berth-monitor internal/monitor/cmonitor/monitor.c
 	$(CC) -O2 -static -Wall -Wextra -o bin/berth-init internal/monitor/cinit/init.c
@@ -25,6 +29,7 @@ deps:
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 bin/berth $(DESTDIR)$(PREFIX)/bin/berth
+	install -m 0755 bin/berthd $(DESTDIR)$(PREFIX)/bin/berthd
 	install -m 0755 bin/berth-runtime $(DESTDIR)$(PREFIX)/bin/berth-runtime
 	install -m 0755 bin/berth-monitor $(DESTDIR)$(PREFIX)/bin/berth-monitor
 	install -m 0755 bin/berth-init $(DESTDIR)$(PREFIX)/bin/berth-init

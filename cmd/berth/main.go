@@ -1,23 +1,30 @@
-// Command berth is the container engine: the docker-like CLI, the daemon
-// ("berth daemon") and, when invoked as berth-runtime, the OCI runtime.
+// Command berth is the docker-like CLI. `berth daemon` runs the daemon,
+// which is the berthd binary installed beside berth (see cmd/berthd).
 package main
 
 import (
+	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/berth-dev/berth/internal/cli"
 )
 
 func main() {
-	if filepath.Base(os.Args[0]) == "berth-runtime" {
-		os.Exit(runtimeMain(os.Args))
-	}
 	if len(os.Args) > 1 && os.Args[1] == "daemon" {
-		stop := startProfiles()
-		code := runDaemon(os.Args[2:])
-		stop()
-		os.Exit(code)
+		os.Exit(execDaemon(os.Args[2:]))
 	}
 	os.Exit(cli.Main(os.Args[1:]))
+}
+
+// execDaemon replaces this process with berthd, so that `berth daemon`
+// is the daemon process itself (its pid, signals and exit status).
+func execDaemon(args []string) int {
+	path, err := daemonBinary()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "berth daemon:", err)
+		return 1
+	}
+	err = execve(path, append([]string{path}, args...), os.Environ())
+	fmt.Fprintf(os.Stderr, "berth daemon: exec %s: %v\n", path, err)
+	return 1
 }

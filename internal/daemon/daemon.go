@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,7 +47,7 @@ type Daemon struct {
 
 	monitorPath string
 	initPath    string
-	selfPath    string
+	selfDirs    []string // where helper binaries are looked up first
 
 	execsMu sync.Mutex
 	execs   map[string]*execProc
@@ -90,7 +91,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		remap:   remap,
 	}
 	d.closeCtx, d.cancel = context.WithCancel(context.Background())
-	d.selfPath, _ = os.Executable()
+	// Beside the path the daemon was started as (`berth daemon` execs
+	// berthd by a path that may be a symlink), then beside the resolved
+	// executable.
+	if strings.Contains(os.Args[0], "/") {
+		d.selfDirs = append(d.selfDirs, filepath.Dir(os.Args[0]))
+	}
+	if exe, err := os.Executable(); err == nil {
+		d.selfDirs = append(d.selfDirs, filepath.Dir(exe))
+	}
 	d.monitorPath = d.findBinary(cfg.MonitorPath, "berth-monitor")
 	d.initPath = d.findBinary(cfg.InitPath, "berth-init")
 
@@ -149,8 +158,8 @@ func (d *Daemon) findBinary(configured, name string) string {
 	if configured != "" {
 		return configured
 	}
-	if d.selfPath != "" {
-		p := filepath.Join(filepath.Dir(d.selfPath), name)
+	for _, dir := range d.selfDirs {
+		p := filepath.Join(dir, name)
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}

@@ -46,14 +46,16 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 	t.Helper()
 	testutil.RequireRoot(t)
 	d := &daemon{t: t, bin: testutil.Binary(t, "berth"), root: t.TempDir()}
+	testutil.Binary(t, "berthd") // `berth daemon` execs berthd beside berth
 	testutil.Binary(t, "berth-monitor")
 	d.runtime = os.Getenv("BERTH_TEST_RUNTIME")
 	if d.runtime == "" {
 		d.runtime = testutil.Binary(t, "berth-runtime")
 	}
-	// The daemon finds berth-monitor and berth-runtime beside its binary.
+	// berth finds berthd, and the daemon berth-monitor and berth-runtime, beside
+	// their binaries.
 	binDir := filepath.Dir(d.bin)
-	for _, n := range []string{"berth-monitor", "berth-runtime", "berth-init"} {
+	for _, n := range []string{"berthd", "berth-monitor", "berth-runtime", "berth-init"} {
 		if _, err := os.Stat(filepath.Join(binDir, n)); err != nil {
 			src := testutil.Binary(t, n)
 			if err := os.Symlink(src, filepath.Join(binDir, n)); err != nil && !os.IsExist(err) {

@@ -112,6 +112,7 @@ func daemonMustRefuse(t *testing.T, want string, args ...string) {
 	defer cancel()
 	full := append([]string{"daemon", "--data-root", filepath.Join(root, "data"), "--exec-root", filepath.Join(root, "exec"),
 		"--config-file", filepath.Join(root, "none.json"), "--bridge", "none"}, args...)
+	testutil.Binary(t, "berthd")
 	out, err := exec.CommandContext(ctx, testutil.Binary(t, "berth"), full...).CombinedOutput()
 	if ctx.Err() != nil {
 		t.Fatalf("berth daemon %s started instead of refusing:\n%s", strings.Join(args, " "), out)

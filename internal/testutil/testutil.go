@@ -38,11 +38,13 @@ func RepoRoot() string {
 var (
 	buildMu    sync.Mutex
 	buildCache = map[string]string{}
+	buildDir   string
 )
 
-// Binary returns the path of one of berth's binaries ("berth", "berth-runtime",
-// "berth-monitor"): from $BERTH_BIN when the Makefile set it, else built once
-// per test process into a temporary directory.
+// Binary returns the path of one of berth's binaries ("berth", "berthd",
+// "berth-runtime", "berth-monitor", "berth-init"): from $BERTH_BIN when the
+// Makefile set it, else built once per test process into one temporary
+// directory, where each finds the others beside it as when installed.
 func Binary(t testing.TB, name string) string {
 	t.Helper()
 	if dir := os.Getenv("BERTH_BIN"); dir != "" {
@@ -56,11 +58,14 @@ func Binary(t testing.TB, name string) string {
 	if p, ok := buildCache[name]; ok {
 		return p
 	}
-	dir, err := os.MkdirTemp("", "berth-bin-")
-	if err != nil {
-		t.Fatal(err)
+	if buildDir == "" {
+		dir, err := os.MkdirTemp("", "berth-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildDir = dir
 	}
-	out := filepath.Join(dir, name)
+	out := filepath.Join(buildDir, name)
 	var cmd *exec.Cmd
 	switch name {
 	case "berth-monitor":
