@@ -772,6 +772,9 @@ func (c *CLI) newSearchCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if _, ok := f["is-automated"]; ok {
+				fmt.Fprintln(c.err, `WARNING: the "is-automated" filter is deprecated, and searching for "is-automated=true" will not yield any results in future.`)
+			}
 			res, err := api.ImageSearch(cmd.Context(), args[0], client.ImageSearchOptions{
 				Filters: f, Limit: limit, RegistryAuth: c.registryAuthHeader(args[0]),
 			})

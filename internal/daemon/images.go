@@ -284,7 +284,8 @@ func (d *Daemon) ImageSearch(ctx context.Context, opts backend.SearchOptions) ([
 	}
 	out := make([]registry.SearchResult, 0, len(res))
 	for _, r := range res {
-		out = append(out, registry.SearchResult{Name: r.Name, Description: r.Description, StarCount: r.StarCount, IsOfficial: r.IsOfficial})
+		//lint:ignore SA1019 API 1.41 (dockerd 20.10) still reports is_automated as the registry gave it
+		out = append(out, registry.SearchResult{Name: r.Name, Description: r.Description, StarCount: r.StarCount, IsOfficial: r.IsOfficial, IsAutomated: r.IsAutomated})
 	}
 	return out, nil
 }

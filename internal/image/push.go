@@ -229,7 +229,7 @@ func (s *Store) Search(ctx context.Context, term string, opts SearchOptions) ([]
 		opts.Limit = 25
 	}
 	if opts.Limit > 100 {
-		return nil, fmt.Errorf("limit %d is outside the range of [1, 100]: %w", opts.Limit, errdefs.ErrInvalidArgument)
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("limit %d is outside the range of [1, 100]", opts.Limit))
 	}
 	var minStars int
 	var official, automated *bool
@@ -239,13 +239,13 @@ func (s *Store) Search(ctx context.Context, term string, opts SearchOptions) ([]
 			case "stars":
 				n, err := strconv.Atoi(v)
 				if err != nil {
-					return nil, fmt.Errorf("invalid filter 'stars=%s': %w", v, errdefs.ErrInvalidArgument)
+					return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter 'stars=%s'", v))
 				}
 				minStars = n
 			case "is-official", "is-automated":
 				b, err := strconv.ParseBool(v)
 				if err != nil {
-					return nil, fmt.Errorf("invalid filter '%s=%s': %w", k, v, errdefs.ErrInvalidArgument)
+					return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter '%s=%s'", k, v))
 				}
 				if k == "is-official" {
 					official = &b
@@ -253,7 +253,7 @@ func (s *Store) Search(ctx context.Context, term string, opts SearchOptions) ([]
 					automated = &b
 				}
 			default:
-				return nil, fmt.Errorf("invalid filter '%s': %w", k, errdefs.ErrInvalidArgument)
+				return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter '%s'", k))
 			}
 		}
 	}
@@ -283,7 +283,9 @@ func (s *Store) Search(ctx context.Context, term string, opts SearchOptions) ([]
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
-		return nil, fmt.Errorf("registry %s does not support search: %w", host, errdefs.ErrNotImplemented)
+		// dockerd says "Unexpected status code 404"; name the registry
+		// and what it lacks instead.
+		return nil, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("registry %s does not support search (GET /v1/search answered %s)", host, resp.Status))
 	}
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
