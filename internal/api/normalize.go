@@ -115,6 +115,15 @@ func normalizeUpdate(_ string, u *container.UpdateConfig) {
 	}
 }
 
+// normalizeVolumePrune: before API 1.42 prune removed every unused local
+// volume, named ones too; 1.42 made it anonymous-only unless all=true. As
+// dockerd does, older clients get the all filter added.
+func normalizeVolumePrune(version string, f backend.Filters) {
+	if versionLess(version, "1.42") {
+		f.Add("all", "true")
+	}
+}
+
 // networkSettings141 is NetworkSettings as 1.41 clients read it: the
 // top-level fields mirror the default ("bridge", or the only) network.
 type networkSettings141 struct {

@@ -192,6 +192,7 @@ func (s *Server) volumePrune(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	normalizeVolumePrune(apiVersion(r), f)
 	rep, err := s.b.Volumes.VolumePrune(r.Context(), f)
 	if err != nil {
 		return err

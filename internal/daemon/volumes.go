@@ -841,14 +841,17 @@ func (d *Daemon) VolumeRemove(ctx context.Context, name string, force bool) erro
 }
 
 // VolumePrune implements backend.VolumeBackend: unused volumes, only the
-// anonymous ones unless all=true (API 1.42+), with label/label! filters.
+// anonymous ones unless all=true, with label/label! filters. The API adds
+// all=true for clients older than 1.42, which pruned named volumes too.
 func (d *Daemon) VolumePrune(ctx context.Context, f backend.Filters) (volume.PruneReport, error) {
 	if bad := f.Validate("label", "label!", "all"); bad != "" {
 		return volume.PruneReport{}, errMsg(errInvalid, "invalid filter '%s'", bad)
 	}
 	all := false
 	for _, v := range f.Get("all") {
-		all = v == "true" || v == "1"
+		if b, err := strconv.ParseBool(v); err == nil && b {
+			all = true
+		}
 	}
 	vs, err := d.vols.store.List(ctx)
 	if err != nil {
