@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/api/backend"
@@ -109,17 +111,31 @@ func decodeJSON(r *http.Request, v any) error {
 // The body is encoded first and sent with a Content-Length: one write,
 // no chunking, and an encoding error still becomes a proper 500.
 func writeJSON(w http.ResponseWriter, code int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
+	// A pooled buffer: a list of 1000 containers is ~650 KB of JSON, which
+	// json.Marshal would grow, copy out and copy again to append the
+	// newline, on every `ps -a`.
+	buf := jsonBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledJSON {
+			jsonBufs.Put(buf)
+		}
+	}()
+	if err := json.NewEncoder(buf).Encode(v); err != nil { // Encode ends with '\n', as docker's
 		return fmt.Errorf("encode response: %w", err)
 	}
-	b = append(b, '\n')
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(code)
-	_, err = w.Write(b)
+	_, err := w.Write(buf.Bytes())
 	return err
 }
+
+// maxPooledJSON bounds the buffers kept for reuse, so one huge response
+// does not pin its memory in an idle daemon.
+const maxPooledJSON = 4 << 20
+
+var jsonBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // parseTime parses docker's since/until values: Unix seconds with an
 // optional fractional part ("1700000000.123456789"), RFC 3339, or a Go

@@ -14,7 +14,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 
 	"github.com/berth-dev/berth/internal/api/backend"
@@ -80,9 +79,7 @@ func (d *Daemon) summary(c *Container) container.Summary {
 		State:   c.State.Status,
 		Status:  statusString(c.State, c.RestartCount),
 		Mounts:  d.inspectMounts(c),
-		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{
-			c.networkMode(): {},
-		}},
+		NetworkSettings: &container.NetworkSettingsSummary{},
 	}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
