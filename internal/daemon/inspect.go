@@ -68,17 +68,17 @@ func (d *Daemon) summary(c *Container) container.Summary {
 		cmd += " " + a
 	}
 	s := container.Summary{
-		ID:      c.ID,
-		Names:   []string{c.Name},
-		Image:   c.ImageName,
-		ImageID: c.Image,
-		Command: cmd,
-		Created: c.Created.Unix(),
-		Ports:   []container.PortSummary{},
-		Labels:  c.Config.Labels,
-		State:   c.State.Status,
-		Status:  statusString(c.State, c.RestartCount),
-		Mounts:  d.inspectMounts(c),
+		ID:              c.ID,
+		Names:           []string{c.Name},
+		Image:           c.ImageName,
+		ImageID:         c.Image,
+		Command:         cmd,
+		Created:         c.Created.Unix(),
+		Ports:           []container.PortSummary{},
+		Labels:          c.Config.Labels,
+		State:           c.State.Status,
+		Status:          statusString(c.State, c.RestartCount),
+		Mounts:          d.inspectMounts(c),
 		NetworkSettings: &container.NetworkSettingsSummary{},
 	}
 	if s.Labels == nil {
