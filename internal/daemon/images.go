@@ -346,7 +346,11 @@ func (d *Daemon) ImageImport(ctx context.Context, r io.Reader, opts backend.Imag
 	if opts.Platform != nil {
 		platform = opts.Platform.OS + "/" + opts.Platform.Architecture
 	}
-	img, err := d.images.Import(ctx, r, bimage.ImportOptions{Ref: ref, Changes: opts.Changes, Message: opts.Message, Platform: platform})
+	health, changes, err := healthChanges(opts.Changes) // commit.go: HEALTHCHECK as commit parses it
+	if err != nil {
+		return err
+	}
+	img, err := d.images.Import(ctx, r, bimage.ImportOptions{Ref: ref, Changes: changes, Message: opts.Message, Platform: platform, Healthcheck: health})
 	if err != nil {
 		return err
 	}

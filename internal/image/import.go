@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-dev/berth/internal/archive"
@@ -23,11 +24,16 @@ type ImportOptions struct {
 	Ref string
 	// Changes are Dockerfile instructions applied to the config:
 	// CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL, VOLUME, STOPSIGNAL.
+	// HEALTHCHECK is not among them: the daemon parses it (as for commit)
+	// into Healthcheck.
 	Changes []string
 	// Message is the history comment.
 	Message string
 	// Platform of the image ("" = linux/host arch).
 	Platform string
+	// Healthcheck is written as config.Healthcheck (nil: none), as commit
+	// does; the daemon parses HEALTHCHECK changes into it.
+	Healthcheck *dockerspec.HealthcheckConfig
 }
 
 // Import turns a rootfs tarball (plain, gzip or zstd) into a one-layer image.
@@ -74,7 +80,11 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (*I
 	}
 	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}}
 	cfg.History = []ocispec.History{{Created: &now, CreatedBy: "", Comment: comment}}
-	cb, err := json.Marshal(cfg)
+	// docker's image config: OCI's plus extension keys in "config".
+	cb, err := json.Marshal(dockerspec.DockerOCIImage{Image: cfg, Config: dockerspec.DockerOCIImageConfig{
+		ImageConfig:             cfg.Config,
+		DockerOCIImageConfigExt: dockerspec.DockerOCIImageConfigExt{Healthcheck: opts.Healthcheck},
+	}})
 	if err != nil {
 		return nil, err
 	}
