@@ -59,10 +59,24 @@ func Apply(ctx context.Context, dir string, r io.Reader, o ApplyOptions) (size i
 	if err := a.openLowers(o.Parents); err != nil {
 		return 0, fmt.Errorf("apply layer: %w", err)
 	}
+	if parallelWriters > 0 {
+		a.w = newWriters(a, parallelWriters)
+		defer func() {
+			// On every return: nothing may be written after Apply returns.
+			if werr := a.drain(); err == nil {
+				err = werr
+			}
+		}()
+	}
 	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
 			return a.size, err
+		}
+		if a.w != nil {
+			if err := a.w.failed(); err != nil {
+				return a.size, err
+			}
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -74,6 +88,10 @@ func Apply(ctx context.Context, dir string, r io.Reader, o ApplyOptions) (size i
 		if err := a.entry(tr, hdr); err != nil {
 			return a.size, fmt.Errorf("apply layer: entry %q: %w", hdr.Name, err)
 		}
+	}
+	// Directory times last, after every file in them is written.
+	if err := a.drain(); err != nil {
+		return a.size, err
 	}
 	if err := a.finishDirs(); err != nil {
 		return a.size, err
@@ -167,6 +185,18 @@ type applier struct {
 	// declare, in creation order; the set drops those declared later.
 	implicit    []string
 	implicitSet map[string]bool
+	// w writes regular files on a worker pool; nil writes them inline.
+	w *writers
+}
+
+// drain waits for the file writers (once) and returns their first error.
+func (a *applier) drain() error {
+	if a.w == nil {
+		return nil
+	}
+	err := a.w.wait()
+	a.w = nil
+	return err
 }
 
 func (a *applier) close() {
@@ -435,6 +465,24 @@ func (a *applier) file(tr *tar.Reader, pfd int, base, rel string, hdr *tar.Heade
 	// holes.
 	sparse := hdr.Typeflag == tar.TypeGNUSparse || hdr.PAXRecords["GNU.sparse.major"] != "" ||
 		hdr.PAXRecords["GNU.sparse.map"] != "" || hdr.PAXRecords["GNU.sparse.numblocks"] != ""
+	if a.w != nil && !sparse && hdr.Size <= maxQueuedFile {
+		// Read the body here, write it on a worker (see writers.go).
+		j := fileJob{fd: fd, n: int(hdr.Size), hdr: hdr}
+		if j.n > 0 {
+			j.body = a.w.get(j.n)
+			if m, err := io.ReadFull(tr, (*j.body)[:j.n]); err != nil {
+				a.w.put(j.body, j.n)
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return fmt.Errorf("truncated layer: %d of %d bytes: %w", m, hdr.Size, err)
+			}
+			a.size += hdr.Size
+		}
+		a.w.submit(j)
+		fd = -1
+		return nil
+	}
 	for left := hdr.Size; left > 0; {
 		n := int64(len(a.buf))
 		if left < n {
@@ -464,6 +512,21 @@ func (a *applier) file(tr *tar.Reader, pfd int, base, rel string, hdr *tar.Heade
 			return fmt.Errorf("truncate: %w", err)
 		}
 	}
+	err = a.fileMeta(fd, hdr, func(t []unix.Timespec) error {
+		return unix.UtimesNanoAt(pfd, base, t, unix.AT_SYMLINK_NOFOLLOW)
+	})
+	if err != nil {
+		return err
+	}
+	err = unix.Close(fd)
+	fd = -1
+	return err
+}
+
+// fileMeta sets a regular file's owner, mode, xattrs and times through its
+// fd; setTimes is the fallback for times when utimensat on the fd fails.
+// Safe for concurrent use (writers.go).
+func (a *applier) fileMeta(fd int, hdr *tar.Header, setTimes func([]unix.Timespec) error) error {
 	if err := a.owner(fd, "", 0, hdr); err != nil {
 		return err
 	}
@@ -475,13 +538,11 @@ func (a *applier) file(tr *tar.Reader, pfd int, base, rel string, hdr *tar.Heade
 	}
 	t := hdrTimes(hdr)
 	if err := unix.UtimesNanoAt(fd, "", t[:], unix.AT_EMPTY_PATH); err != nil {
-		if err := unix.UtimesNanoAt(pfd, base, t[:], unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := setTimes(t[:]); err != nil {
 			return fmt.Errorf("set times: %w", err)
 		}
 	}
-	err = unix.Close(fd)
-	fd = -1
-	return err
+	return nil
 }
 
 func writeAll(fd int, b []byte) error {

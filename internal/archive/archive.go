@@ -15,6 +15,7 @@ import (
 	"compress/bzip2"
 	"context"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 
@@ -118,36 +119,56 @@ type TarOptions struct {
 // to unblock such a read (r must tolerate Close during Read, as *os.File
 // does).
 func Decompress(r io.Reader) (io.ReadCloser, error) {
+	rc, compressed, err := decompress(r)
+	if err != nil || !compressed {
+		return rc, err
+	}
+	return maybeReadahead(rc, nil), nil
+}
+
+// DecompressDigest is Decompress that also writes the uncompressed stream
+// to h (a diff ID's sha256) on the read-ahead goroutine, where hashing
+// overlaps with the caller's untar instead of adding to it. h holds the
+// sum of the whole stream once a Read of the result has returned io.EOF.
+func DecompressDigest(r io.Reader, h hash.Hash) (io.ReadCloser, error) {
+	rc, _, err := decompress(r)
+	if err != nil {
+		return nil, err
+	}
+	return readahead(rc, h), nil
+}
+
+func decompress(r io.Reader) (rc io.ReadCloser, compressed bool, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	magic, err := br.Peek(6)
 	if err != nil && err != io.EOF {
-		return nil, fmt.Errorf("sniff compression: %w", err)
+		return nil, false, fmt.Errorf("sniff compression: %w", err)
 	}
 	switch {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
 		if path := gzipHelper(); path != "" {
 			if h, err := startHelper(path, br); err == nil {
-				return h, nil
+				return h, true, nil
 			}
 			// Could not start it: inflate in Go.
 		}
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
+			return nil, false, fmt.Errorf("gzip: %w", err)
 		}
-		return maybeReadahead(zr), nil
+		return zr, true, nil
 	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<30))
 		if err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
+			return nil, false, fmt.Errorf("zstd: %w", err)
 		}
-		return maybeReadahead(zr.IOReadCloser()), nil
+		return zr.IOReadCloser(), true, nil
 	case bytes.HasPrefix(magic, []byte("BZh")):
-		return io.NopCloser(bzip2.NewReader(br)), nil
+		return io.NopCloser(bzip2.NewReader(br)), false, nil
 	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		return nil, fmt.Errorf("xz compressed layers: %w", errdefs.ErrNotImplemented)
+		return nil, false, fmt.Errorf("xz compressed layers: %w", errdefs.ErrNotImplemented)
 	}
-	return io.NopCloser(br), nil
+	return io.NopCloser(br), false, nil
 }
 
 // SyncDir flushes the whole filesystem holding dir (syncfs): one call after
@@ -170,9 +191,9 @@ func SyncDir(ctx context.Context, dir string) error {
 // noReadahead turns the decompression goroutine off (benchmarks compare).
 var noReadahead bool
 
-func maybeReadahead(rc io.ReadCloser) io.ReadCloser {
-	if noReadahead {
+func maybeReadahead(rc io.ReadCloser, h hash.Hash) io.ReadCloser {
+	if noReadahead && h == nil {
 		return rc
 	}
-	return readahead(rc)
+	return readahead(rc, h)
 }

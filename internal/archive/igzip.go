@@ -98,7 +98,9 @@ func startHelper(path string, src io.Reader) (*helperReader, error) {
 	outW.Close()
 	go func() {
 		buf := make([]byte, 256<<10)
-		_, err := io.CopyBuffer(inW, src, buf)
+		// Plain Reader and Writer: no ReadFrom/WriteTo detours into 32 KiB
+		// copies.
+		_, err := io.CopyBuffer(struct{ io.Writer }{inW}, struct{ io.Reader }{src}, buf)
 		inW.Close() // EOF for the helper, or EPIPE after it died
 		h.copied <- err
 	}()

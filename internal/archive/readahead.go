@@ -1,16 +1,20 @@
 package archive
 
 import (
+	"hash"
 	"io"
 	"sync"
 )
 
 // readahead decompresses on its own goroutine so that inflating the next
 // megabytes overlaps with writing files (the two halves of unpacking are each
-// about one core's worth of work). Chunks travel through a small channel of
-// recycled buffers.
+// about one core's worth of work), and hashes there what it read (h, if not
+// nil). Chunks travel through a small channel of recycled buffers. In front
+// of igzip it also turns the tar reader's 512-byte reads into large pipe
+// reads: without it every tar header is a read(2) that wakes igzip.
 type raReader struct {
 	src    io.ReadCloser
+	h      hash.Hash
 	ch     chan raChunk
 	free   chan []byte
 	done   chan struct{}
@@ -31,9 +35,10 @@ const (
 	raChunks    = 4
 )
 
-func readahead(src io.ReadCloser) io.ReadCloser {
+func readahead(src io.ReadCloser, h hash.Hash) io.ReadCloser {
 	r := &raReader{
 		src:  src,
+		h:    h,
 		ch:   make(chan raChunk, raChunks),
 		free: make(chan []byte, raChunks),
 		done: make(chan struct{}),
@@ -62,6 +67,9 @@ func (r *raReader) fill() {
 			var m int
 			m, err = r.src.Read(buf[n:])
 			n += m
+		}
+		if r.h != nil {
+			r.h.Write(buf[:n])
 		}
 		select {
 		case r.ch <- raChunk{buf: buf, n: n, err: err}:

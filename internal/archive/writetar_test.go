@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"io"
 	"os"
 	"os/exec"
@@ -198,9 +199,34 @@ func TestDecompress(t *testing.T) {
 				t.Errorf("%s/%s: %d bytes, err %v", mode, c.name, len(got), err)
 			}
 		}
+		for _, c := range []struct {
+			name string
+			enc  func([]byte) []byte
+		}{
+			{"plain", func(b []byte) []byte { return b }},
+			{"gzip", gzipBytes},
+			{"zstd", zstdBytes},
+		} {
+			// The digest is of the uncompressed stream, whole at EOF.
+			h := sha256.New()
+			rc, err := DecompressDigest(bytes.NewReader(c.enc(data)), h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			want := sha256.Sum256(data)
+			if err != nil || !bytes.Equal(got, data) || !bytes.Equal(h.Sum(nil), want[:]) {
+				t.Errorf("%s/%s digest: %d bytes, err %v, sum %x want %x", mode, c.name, len(got), err, h.Sum(nil), want)
+			}
+		}
 		rc, _ := Decompress(bytes.NewReader(gzipBytes(data)))
-		if _, isHelper := rc.(*helperReader); isHelper != (mode == "igzip") {
-			t.Errorf("%s: decompressor %T", mode, rc)
+		var src io.Reader = rc
+		if ra, ok := rc.(*raReader); ok {
+			src = ra.src
+		}
+		if _, isHelper := src.(*helperReader); isHelper != (mode == "igzip") {
+			t.Errorf("%s: decompressor %T", mode, src)
 		}
 		rc.Close()
 		// Concatenated gzip members are one stream.

@@ -566,13 +566,14 @@ func (s *Store) unpackOnce(ctx context.Context, j *layerJob, ps *progressSink, u
 			ps.emit(ProgressEvent{ID: id, Status: StatusExtracting, Current: n, Total: j.desc.Size})
 		}
 	}
-	dr, err := archive.Decompress(counted)
+	// The diff ID is hashed on the decompressor's read-ahead goroutine,
+	// beside the untar rather than in front of it.
+	h := sha256.New()
+	tr, err := archive.DecompressDigest(counted, h)
 	if err != nil {
 		return 0, s.blobError(ctx, j, fmt.Errorf("layer %s: decompress: %w", j.desc.Digest, err))
 	}
-	defer dr.Close()
-	h := sha256.New()
-	tr := io.TeeReader(dr, h)
+	defer tr.Close()
 	verify := func() error {
 		if _, err := io.Copy(io.Discard, tr); err != nil {
 			return s.blobError(ctx, j, fmt.Errorf("layer %s: %w", j.desc.Digest, err))
