@@ -145,6 +145,7 @@ func (d *Daemon) ContainerList(ctx context.Context, opts backend.ListOptions) ([
 			break
 		}
 	}
+	d.addLinkNames(out) // links.go
 	return out, nil
 }
 

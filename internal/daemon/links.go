@@ -350,3 +350,33 @@ func (d *Daemon) refreshLinkParents(ctx context.Context, child *Container) {
 		p.mu.Unlock()
 	}
 }
+
+// addLinkNames gives each listed container the names its legacy links
+// give it, as dockerd's list does: a child linked as "db" into "app" is
+// also "/app/db". Names come sorted, as dockerd's name index yields them
+// (the CLI's truncated NAMES column shows only the name without a slash).
+// Locks each container in turn; none may be held by the caller.
+func (d *Daemon) addLinkNames(list []container.Summary) {
+	if len(list) == 0 {
+		return
+	}
+	var byChild map[string][]string
+	for _, p := range d.ctrs.list() {
+		p.mu.Lock()
+		if p.HostConfig != nil && len(p.HostConfig.Links) > 0 {
+			for _, l := range d.linkChildren(p) {
+				if byChild == nil {
+					byChild = map[string][]string{}
+				}
+				byChild[l.child.ID] = append(byChild[l.child.ID], p.Name+"/"+l.alias)
+			}
+		}
+		p.mu.Unlock()
+	}
+	for i := range list {
+		if extra := byChild[list[i].ID]; len(extra) > 0 {
+			list[i].Names = append(list[i].Names, extra...)
+			sort.Strings(list[i].Names)
+		}
+	}
+}
