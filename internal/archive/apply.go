@@ -45,7 +45,7 @@ func Apply(ctx context.Context, dir string, r io.Reader, o ApplyOptions) (size i
 		rootPath: dir,
 		rootfd:   rootfd,
 		o:        o,
-		buf:      make([]byte, 1<<20),
+		buf:      make([]byte, 256<<10),
 		isRoot:   os.Geteuid() == 0,
 		cacheFd:  -1,
 	}
@@ -465,23 +465,11 @@ func (a *applier) file(tr *tar.Reader, pfd int, base, rel string, hdr *tar.Heade
 	// holes.
 	sparse := hdr.Typeflag == tar.TypeGNUSparse || hdr.PAXRecords["GNU.sparse.major"] != "" ||
 		hdr.PAXRecords["GNU.sparse.map"] != "" || hdr.PAXRecords["GNU.sparse.numblocks"] != ""
-	if a.w != nil && !sparse && hdr.Size <= maxQueuedFile {
-		// Read the body here, write it on a worker (see writers.go).
-		j := fileJob{fd: fd, n: int(hdr.Size), hdr: hdr}
-		if j.n > 0 {
-			j.body = a.w.get(j.n)
-			if m, err := io.ReadFull(tr, (*j.body)[:j.n]); err != nil {
-				a.w.put(j.body, j.n)
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				return fmt.Errorf("truncated layer: %d of %d bytes: %w", m, hdr.Size, err)
-			}
-			a.size += hdr.Size
-		}
-		a.w.submit(j)
+	if a.w != nil && !sparse {
+		// Read the body here, write it on the pool (see writers.go).
+		err := a.queueFile(tr, fd, hdr)
 		fd = -1
-		return nil
+		return err
 	}
 	for left := hdr.Size; left > 0; {
 		n := int64(len(a.buf))

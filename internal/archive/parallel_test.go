@@ -19,7 +19,7 @@ import (
 
 // manyFilesLayer is a deterministic layer of a few thousand entries that
 // exercises every ordering hazard of the parallel writer: files of every
-// size class (empty, small, over maxQueuedFile), owners, modes with
+// size class (empty, small, one chunk, several chunks), owners, modes with
 // setuid/setgid/sticky, atimes and mtimes with nanoseconds, xattrs
 // (security.capability too), symlinks, hard links (one to a file that is
 // replaced afterwards, so the link must keep the old inode), devices and a
@@ -69,9 +69,11 @@ func manyFilesLayer(t testing.TB) []byte {
 			case 0, 1, 2, 3:
 				size = 0
 			case 4:
-				size = maxQueuedFile + 1 + rng.Intn(1<<20)
+				size = 3*writerChunk + 1 + rng.Intn(writerChunk)
 			case 5:
-				size = maxQueuedFile
+				size = writerChunk
+			case 6:
+				size = writerChunk + 1
 			}
 			body := make([]byte, size)
 			rng.Read(body)
@@ -365,5 +367,26 @@ func TestParallelWritersHostileMidLayer(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestParallelWritersTruncated: a stream that ends inside a file of several
+// chunks, some already queued, fails and leaks no fd.
+func TestParallelWritersTruncated(t *testing.T) {
+	var ents []ent
+	for i := 0; i < 200; i++ {
+		ents = append(ents, file(fmt.Sprintf("f%03d", i), strings.Repeat("x", i*100)))
+	}
+	ents = append(ents, file("big", strings.Repeat("y", 5*writerChunk)))
+	data := mkTar(t, ents...)
+	data = data[:len(data)-1024-2*writerChunk] // cut inside big's fourth chunk
+	fds := openFds(t)
+	var err error
+	withWriters(2, func() { _, err = apply(t, t.TempDir(), data, ApplyOptions{}) })
+	if err == nil || !strings.Contains(err.Error(), `"big"`) || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("truncated layer: %v", err)
+	}
+	if n := openFds(t); n != fds {
+		t.Errorf("%d fds open after Apply, %d before", n, fds)
 	}
 }

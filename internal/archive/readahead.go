@@ -31,7 +31,7 @@ type raChunk struct {
 }
 
 const (
-	raChunkSize = 512 << 10
+	raChunkSize = 128 << 10
 	raChunks    = 4
 )
 
