@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strconv"
 
 	"github.com/containerd/errdefs"
-	"github.com/docker/go-units"
 )
 
 // Config is the daemon's configuration: flags merged over daemon.json, with
@@ -81,68 +79,4 @@ func (c *Config) SetDefaults() {
 	if c.DefaultRuntime == "" {
 		c.DefaultRuntime = "berth"
 	}
-}
-
-// logSettings are a container's resolved log driver options.
-type logSettings struct {
-	Driver   string
-	MaxSize  int64
-	MaxFiles int
-	Compress bool // gzip rotated files (the monitor does, see monitor.c)
-}
-
-// resolveLog merges a container's log config over the daemon's and
-// validates it as docker does.
-func resolveLog(driver string, opts map[string]string, d *Config) (logSettings, error) {
-	ls := logSettings{Driver: driver, MaxFiles: 1}
-	if ls.Driver == "" {
-		ls.Driver = d.LogDriver
-		if len(opts) == 0 {
-			opts = d.LogOpts
-		}
-	}
-	switch ls.Driver {
-	case "json-file", "none":
-	case "local":
-		// local keeps docker's rotation defaults (20 MB × 5); berth stores
-		// it as json-file lines rather than docker's protobuf frames.
-		ls.MaxSize, ls.MaxFiles, ls.Compress = 20*1024*1024, 5, true
-	default:
-		return ls, fmt.Errorf("logger: no log driver named '%s' is registered: %w", ls.Driver, errdefs.ErrInvalidArgument)
-	}
-	for k, v := range opts {
-		switch k {
-		case "max-size":
-			n, err := units.RAMInBytes(v)
-			if err != nil || n <= 0 {
-				return ls, fmt.Errorf("invalid value for log-opt max-size %q: %w", v, errdefs.ErrInvalidArgument)
-			}
-			ls.MaxSize = n
-		case "max-file":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return ls, fmt.Errorf("invalid value for max-file: %s: %w", v, errdefs.ErrInvalidArgument)
-			}
-			ls.MaxFiles = n
-		case "compress":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return ls, fmt.Errorf("invalid value for compress: %s: %w", v, errdefs.ErrInvalidArgument)
-			}
-			ls.Compress = b
-		case "labels", "env", "env-regex", "tag", "mode", "max-buffer-size":
-		default:
-			return ls, fmt.Errorf("unknown log opt '%s' for %s log driver: %w", k, ls.Driver, errdefs.ErrInvalidArgument)
-		}
-	}
-	if ls.MaxFiles > 1 && ls.MaxSize == 0 {
-		return ls, fmt.Errorf("max-file cannot be set without max-size: %w", errdefs.ErrInvalidArgument)
-	}
-	if ls.Compress && (ls.MaxFiles < 2 || ls.MaxSize == 0) {
-		if _, set := opts["compress"]; set {
-			return ls, fmt.Errorf("compress cannot be true when max-file is less than 2 or max-size is not set: %w", errdefs.ErrInvalidArgument)
-		}
-		ls.Compress = false // local's default with max-file=1
-	}
-	return ls, nil
 }

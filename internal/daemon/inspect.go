@@ -260,7 +260,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, id string, size bool) (co
 			Health:     healthView(c),
 		},
 		Image:        c.Image,
-		LogPath:      c.LogPath,
+		LogPath:      inspectLogPath(c), // logfiles.go
 		Name:         c.Name,
 		RestartCount: c.RestartCount,
 		Driver:       "overlay2",

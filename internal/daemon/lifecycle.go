@@ -55,7 +55,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req backend.ContainerCreat
 	if _, _, err := d.runtimeFor(hc.Runtime); err != nil {
 		return container.CreateResponse{}, err
 	}
-	if _, err := resolveLog(hc.LogConfig.Type, hc.LogConfig.Config, &d.cfg); err != nil {
+	if err := d.mergeLogConfig(&hc.LogConfig); err != nil { // logfiles.go: daemon log-opts merged, checked
 		return container.CreateResponse{}, err
 	}
 
