@@ -7,13 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/internal/spec"
 )
 
 // Resource limits: docker's checks at create and update, docker's merge of
@@ -30,9 +31,6 @@ import (
 // A created, exited or restarting container only gets the new HostConfig:
 // the next start generates its spec from it.
 
-// linuxMinMemory is docker's smallest memory limit and reservation (6 MiB).
-const linuxMinMemory = 6 * 1024 * 1024
-
 // createResources checks a create request's resources as docker's
 // verifyPlatformContainerResources does, then fills docker's defaults
 // (adaptContainerSettings: memory+swap is twice the memory limit), so that
@@ -48,17 +46,11 @@ func (d *Daemon) createResources(hc *container.HostConfig) error {
 	return nil
 }
 
-// cpuInfo is what resource checks need to know about the host.
-type cpuInfo struct {
-	n    int    // online CPUs
-	cpus string // cpuset the daemon may use ("0-1")
-	mems string // memory nodes ("0")
-}
-
-// hostCPUs reads the root cpuset (v1 cpuset hierarchy or the v2 root),
+// hostCPUs is what the resource checks need to know about the host: the
+// online CPUs and the root cpuset (v1 cpuset hierarchy or the v2 root),
 // falling back to every online CPU and node 0.
-func hostCPUs() cpuInfo {
-	ci := cpuInfo{n: runtime.NumCPU()}
+func hostCPUs() spec.Host {
+	h := spec.Host{NCPU: runtime.NumCPU()}
 	read := func(files ...string) string {
 		for _, f := range files {
 			if b, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(b)) != "" {
@@ -67,129 +59,27 @@ func hostCPUs() cpuInfo {
 		}
 		return ""
 	}
-	ci.cpus = read("/sys/fs/cgroup/cpuset/cpuset.effective_cpus", "/sys/fs/cgroup/cpuset/cpuset.cpus",
+	h.Cpus = read("/sys/fs/cgroup/cpuset/cpuset.effective_cpus", "/sys/fs/cgroup/cpuset/cpuset.cpus",
 		"/sys/fs/cgroup/cpuset.cpus.effective", "/sys/devices/system/cpu/online")
-	ci.mems = read("/sys/fs/cgroup/cpuset/cpuset.effective_mems", "/sys/fs/cgroup/cpuset/cpuset.mems",
+	h.Mems = read("/sys/fs/cgroup/cpuset/cpuset.effective_mems", "/sys/fs/cgroup/cpuset/cpuset.mems",
 		"/sys/fs/cgroup/cpuset.mems.effective", "/sys/devices/system/node/online")
-	if ci.cpus == "" {
-		ci.cpus = fmt.Sprintf("0-%d", ci.n-1)
+	if h.Cpus == "" {
+		h.Cpus = fmt.Sprintf("0-%d", h.NCPU-1)
 	}
-	if ci.mems == "" {
-		ci.mems = "0"
+	if h.Mems == "" {
+		h.Mems = "0"
 	}
-	return ci
+	return h
 }
 
-// verifyResources is docker's verifyPlatformContainerResources for the
-// limits berth honours, with docker's messages. update relaxes what docker
-// relaxes for `docker update` (a swap limit without a memory limit).
-func verifyResources(r *container.Resources, update bool, h cpuInfo) error {
-	// memory
-	if r.Memory != 0 && r.Memory < linuxMinMemory {
-		return errMsg(errInvalid, "Minimum memory limit allowed is 6MB")
-	}
-	if r.Memory > 0 && r.MemorySwap > 0 && r.MemorySwap < r.Memory {
-		return errMsg(errInvalid, "Minimum memoryswap limit should be larger than memory limit, see usage")
-	}
-	if r.Memory == 0 && r.MemorySwap > 0 && !update {
-		return errMsg(errInvalid, "You should always set the Memory limit when using Memoryswap limit, see usage")
-	}
-	if r.MemorySwappiness != nil && *r.MemorySwappiness != -1 && (*r.MemorySwappiness < 0 || *r.MemorySwappiness > 100) {
-		return errMsg(errInvalid, "Invalid value: %v, valid memory swappiness range is 0-100", *r.MemorySwappiness)
-	}
-	if r.MemoryReservation > 0 && r.MemoryReservation < linuxMinMemory {
-		return errMsg(errInvalid, "Minimum memory reservation allowed is 6MB")
-	}
-	if r.Memory > 0 && r.MemoryReservation > 0 && r.Memory < r.MemoryReservation {
-		return errMsg(errInvalid, "Minimum memory limit can not be less than memory reservation limit, see usage")
-	}
-
-	// cpu
-	if r.NanoCPUs > 0 && r.CPUPeriod > 0 {
-		return errMsg(errInvalid, "Conflicting options: Nano CPUs and CPU Period cannot both be set")
-	}
-	if r.NanoCPUs > 0 && r.CPUQuota > 0 {
-		return errMsg(errInvalid, "Conflicting options: Nano CPUs and CPU Quota cannot both be set")
-	}
-	if r.NanoCPUs < 0 || r.NanoCPUs > int64(h.n)*1e9 {
-		return errMsg(errInvalid, "Range of CPUs is from 0.01 to %[1]d.00, as there are only %[1]d CPUs available", h.n)
-	}
-	if r.CPUShares < 0 {
-		return errMsg(errInvalid, "invalid CPU shares (%d): value must be a positive integer", r.CPUShares)
-	}
-	if r.CPUPeriod != 0 && (r.CPUPeriod < 1000 || r.CPUPeriod > 1000000) {
-		return errMsg(errInvalid, "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
-	}
-	if r.CPUQuota > 0 && r.CPUQuota < 1000 {
-		return errMsg(errInvalid, "CPU cfs quota can not be less than 1ms (i.e. 1000)")
-	}
-	if err := checkCpuset(r.CpusetCpus, h.cpus, "cpus", "CPUs"); err != nil {
-		return err
-	}
-	if err := checkCpuset(r.CpusetMems, h.mems, "mems", "memory nodes"); err != nil {
-		return err
-	}
-
-	// blkio
-	if r.BlkioWeight > 0 && (r.BlkioWeight < 10 || r.BlkioWeight > 1000) {
-		return errMsg(errInvalid, "Range of blkio weight is from 10 to 1000")
-	}
+// verifyResources is docker's verifyPlatformContainerResources: the
+// checks spec generation runs (spec.CheckResources, one copy for create
+// and update), plus the Windows-only IO limits the spec has no field for.
+func verifyResources(r *container.Resources, update bool, h spec.Host) error {
 	if r.IOMaximumBandwidth != 0 || r.IOMaximumIOps != 0 {
 		return errMsg(errInvalid, "Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps")
 	}
-	return nil
-}
-
-// checkCpuset validates a cpuset list ("0-2,4") and that the host has it
-// (docker's IsCpusetCpusAvailable / IsCpusetMemsAvailable).
-func checkCpuset(req, avail, what, noun string) error {
-	if req == "" {
-		return nil
-	}
-	want, err := parseUintList(req)
-	if err != nil {
-		return errMsg(errInvalid, "Invalid value %s for cpuset %s: %v", req, what, err)
-	}
-	have, err := parseUintList(avail)
-	if err != nil {
-		return nil // the host's own list is not the user's problem
-	}
-	for c := range want {
-		if !have[c] {
-			return errMsg(errInvalid, "Requested %s are not available - requested %s, available: %s", noun, req, avail)
-		}
-	}
-	return nil
-}
-
-// parseUintList parses "0-2,4" as docker's parsers.ParseUintList (with its
-// error text).
-func parseUintList(s string) (map[int]bool, error) {
-	out := map[int]bool{}
-	if s == "" {
-		return out, nil
-	}
-	bad := fmt.Errorf("invalid format: %s", s)
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil || a < 0 {
-			return nil, bad
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return nil, bad
-			}
-		}
-		if b-a > 1<<16 {
-			return nil, bad
-		}
-		for i := a; i <= b; i++ {
-			out[i] = true
-		}
-	}
-	return out, nil
+	return spec.CheckResources(resourcesOf(*r), h, update)
 }
 
 // validRestartPolicy is docker's validateRestartPolicy.
@@ -284,7 +174,8 @@ func mergeResources(cur, req container.Resources) (container.Resources, error) {
 // updateResources is the OCI resources an update writes to the live cgroup:
 // only what the request changes (docker's toContainerdResources), except
 // that a memory change carries the merged memory and memory+swap limits
-// together. cgroup v1 then keeps limit ≤ memsw in the right order, and on
+// together (so memory is converted here, not by create's spec code, which
+// derives swap from the memory limit instead). cgroup v1 then keeps limit ≤ memsw in the right order, and on
 // v2 memory.swap.max (swap beyond the limit) follows a new memory.max.
 func updateResources(req, merged container.Resources) *specs.LinuxResources {
 	r := &specs.LinuxResources{}
@@ -307,48 +198,9 @@ func updateResources(req, merged container.Resources) *specs.LinuxResources {
 		r.Memory = &mem
 	}
 
-	cpu := specs.LinuxCPU{Cpus: req.CpusetCpus, Mems: req.CpusetMems}
-	if req.CPUShares != 0 {
-		v := uint64(req.CPUShares)
-		cpu.Shares = &v
-	}
-	var period uint64
-	var quota int64
-	if req.NanoCPUs != 0 {
-		period = 100000
-		quota = req.NanoCPUs * int64(period) / 1e9
-	}
-	if quota == 0 && req.CPUQuota != 0 {
-		quota = req.CPUQuota
-	}
-	if period == 0 && req.CPUPeriod != 0 {
-		period = uint64(req.CPUPeriod)
-	}
-	if period != 0 {
-		cpu.Period = &period
-	}
-	if quota != 0 {
-		cpu.Quota = &quota
-	}
-	if req.CPURealtimePeriod != 0 {
-		v := uint64(req.CPURealtimePeriod)
-		cpu.RealtimePeriod = &v
-	}
-	if req.CPURealtimeRuntime != 0 {
-		v := req.CPURealtimeRuntime
-		cpu.RealtimeRuntime = &v
-	}
-	if cpu != (specs.LinuxCPU{}) {
-		r.CPU = &cpu
-	}
-
-	if req.PidsLimit != nil {
-		v := *req.PidsLimit
-		if v <= 0 {
-			v = -1 // 0 and -1 lift the limit; the runtime wants -1
-		}
-		r.Pids = &specs.LinuxPids{Limit: &v}
-	}
+	// CPU and pids as create converts them (spec), from the request only.
+	r.CPU = spec.CPUResources(resourcesOf(req))
+	r.Pids = spec.PidsResources(req.PidsLimit)
 	if req.BlkioWeight != 0 {
 		v := req.BlkioWeight
 		r.BlockIO = &specs.LinuxBlockIO{Weight: &v}

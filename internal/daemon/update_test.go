@@ -11,12 +11,14 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/internal/spec"
 )
 
 func i64(v int64) *int64 { return &v }
 
 func TestVerifyResources(t *testing.T) {
-	host := cpuInfo{n: 2, cpus: "0-1", mems: "0"}
+	host := spec.Host{NCPU: 2, Cpus: "0-1", Mems: "0"}
 	for _, tc := range []struct {
 		name   string
 		r      container.Resources
@@ -46,6 +48,7 @@ func TestVerifyResources(t *testing.T) {
 		{"mems absent", container.Resources{CpusetMems: "1"}, false, "Requested memory nodes are not available - requested 1, available: 0"},
 		{"blkio weight 5", container.Resources{BlkioWeight: 5}, false, "Range of blkio weight is from 10 to 1000"},
 		{"blkio weight 300", container.Resources{BlkioWeight: 300}, false, ""},
+		{"io maximum (windows only)", container.Resources{IOMaximumBandwidth: 1 << 20}, true, "Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := verifyResources(&tc.r, tc.update, host)

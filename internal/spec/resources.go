@@ -19,15 +19,15 @@ func (g *gen) resourcesObj() *specs.LinuxResources {
 	return g.s.Linux.Resources
 }
 
-// resources validates like moby's verifyPlatformContainerResources and
-// converts like its getMemoryResources/getCPUResources/getPidsLimit and
-// blkio helpers, with adaptContainerSettings's defaults (swap = 2×memory,
-// OomKillDisable=false).
-func (g *gen) resources() error {
-	r := g.o.Resources
-	h := &g.o.Host
+// CheckResources validates r as moby's verifyPlatformContainerResources
+// does, with its messages, for create (update=false) and for docker update
+// (update=true), which relaxes what moby relaxes there: a swap limit
+// without a memory limit (the stored memory limit applies). h gives NCPU
+// (0: runtime.NumCPU()) and the cpuset the daemon may use (Cpus, Mems;
+// empty: not checked).
+func CheckResources(r Resources, h Host, update bool) error {
 	if r.MemorySwappiness != nil && *r.MemorySwappiness == -1 {
-		r.MemorySwappiness = nil
+		r.MemorySwappiness = nil // docker's "unset"
 	}
 
 	// memory
@@ -37,7 +37,7 @@ func (g *gen) resources() error {
 	if r.Memory > 0 && r.MemorySwap > 0 && r.MemorySwap < r.Memory {
 		return invalidf("Minimum memoryswap limit should be larger than memory limit, see usage")
 	}
-	if r.Memory == 0 && r.MemorySwap > 0 {
+	if r.Memory == 0 && r.MemorySwap > 0 && !update {
 		return invalidf("You should always set the Memory limit when using Memoryswap limit, see usage")
 	}
 	if r.MemorySwappiness != nil && (*r.MemorySwappiness < 0 || *r.MemorySwappiness > 100) {
@@ -86,6 +86,71 @@ func (g *gen) resources() error {
 	if r.BlkioWeight > 0 && (r.BlkioWeight < 10 || r.BlkioWeight > 1000) {
 		return invalidf("Range of blkio weight is from 10 to 1000")
 	}
+	return nil
+}
+
+// CPUResources is the CPU part of r in OCI form, as moby's getCPUResources
+// (and for update its toContainerdResources) converts it: --cpus becomes a
+// quota over a 100 ms period; an explicit period or quota wins (they
+// exclude --cpus, see CheckResources). Nil when r sets no CPU limit.
+func CPUResources(r Resources) *specs.LinuxCPU {
+	cpu := specs.LinuxCPU{Cpus: r.CpusetCpus, Mems: r.CpusetMems}
+	if r.CPUShares > 0 {
+		sh := uint64(r.CPUShares)
+		cpu.Shares = &sh
+	}
+	if r.NanoCPUs > 0 {
+		period := uint64(100000)
+		quota := r.NanoCPUs * int64(period) / 1e9
+		cpu.Period, cpu.Quota = &period, &quota
+	}
+	if r.CPUPeriod != 0 {
+		p := uint64(r.CPUPeriod)
+		cpu.Period = &p
+	}
+	if r.CPUQuota != 0 {
+		q := r.CPUQuota
+		cpu.Quota = &q
+	}
+	if r.CPURealtimePeriod != 0 {
+		p := uint64(r.CPURealtimePeriod)
+		cpu.RealtimePeriod = &p
+	}
+	if r.CPURealtimeRuntime != 0 {
+		q := r.CPURealtimeRuntime
+		cpu.RealtimeRuntime = &q
+	}
+	if cpu == (specs.LinuxCPU{}) {
+		return nil
+	}
+	return &cpu
+}
+
+// PidsResources is --pids-limit in OCI form: nil when unset; 0 and
+// negative values lift the limit, which the runtime wants as -1.
+func PidsResources(limit *int64) *specs.LinuxPids {
+	if limit == nil {
+		return nil
+	}
+	lim := *limit
+	if lim <= 0 {
+		lim = -1
+	}
+	return &specs.LinuxPids{Limit: &lim}
+}
+
+// resources checks (CheckResources) and converts like moby's
+// getMemoryResources/getCPUResources/getPidsLimit and blkio helpers, with
+// adaptContainerSettings's defaults (swap = 2×memory, OomKillDisable=false).
+func (g *gen) resources() error {
+	r := g.o.Resources
+	h := &g.o.Host
+	if r.MemorySwappiness != nil && *r.MemorySwappiness == -1 {
+		r.MemorySwappiness = nil
+	}
+	if err := CheckResources(r, *h, false); err != nil {
+		return err
+	}
 
 	res := g.resourcesObj()
 
@@ -114,43 +179,8 @@ func (g *gen) resources() error {
 	mem.DisableOOMKiller = &oomOff
 	res.Memory = mem
 
-	cpu := specs.LinuxCPU{Cpus: r.CpusetCpus, Mems: r.CpusetMems}
-	if r.CPUShares > 0 {
-		sh := uint64(r.CPUShares)
-		cpu.Shares = &sh
-	}
-	if r.NanoCPUs > 0 {
-		period := uint64(100000)
-		quota := r.NanoCPUs * int64(period) / 1e9
-		cpu.Period, cpu.Quota = &period, &quota
-	}
-	if r.CPUPeriod != 0 {
-		p := uint64(r.CPUPeriod)
-		cpu.Period = &p
-	}
-	if r.CPUQuota != 0 {
-		q := r.CPUQuota
-		cpu.Quota = &q
-	}
-	if r.CPURealtimePeriod != 0 {
-		p := uint64(r.CPURealtimePeriod)
-		cpu.RealtimePeriod = &p
-	}
-	if r.CPURealtimeRuntime != 0 {
-		q := r.CPURealtimeRuntime
-		cpu.RealtimeRuntime = &q
-	}
-	if cpu != (specs.LinuxCPU{}) {
-		res.CPU = &cpu
-	}
-
-	if r.PidsLimit != nil {
-		lim := *r.PidsLimit
-		if lim <= 0 {
-			lim = -1
-		}
-		res.Pids = &specs.LinuxPids{Limit: &lim}
-	}
+	res.CPU = CPUResources(r)
+	res.Pids = PidsResources(r.PidsLimit)
 
 	bio := &specs.LinuxBlockIO{}
 	if r.BlkioWeight != 0 {
