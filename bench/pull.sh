@@ -75,10 +75,15 @@ import json, statistics, sys
 res = json.load(open(sys.argv[1]))["results"]
 med = {r["command"]: statistics.median(r["times"]) for r in res}
 base = med.get("skopeo")
-print(f"{'pull ' + 'debian:bookworm':<24} {'median s':>9} {'x skopeo':>9}")
+# CPU (user+sys, mean over runs, the process and its waited-for children:
+# igzip for berth) is steadier than wall time on a shared machine; docker's
+# work happens in dockerd, so its client's CPU is not comparable.
+cpu = {r["command"]: r["user"] + r["system"] for r in res}
+print(f"{'pull ' + 'debian:bookworm':<24} {'median s':>9} {'x skopeo':>9} {'cpu s':>7}")
 for name, m in med.items():
     ratio = f"{m / base:9.2f}" if base else ""
-    print(f"{name:<24} {m:9.3f} {ratio}")
+    c = "   (dockerd)" if name == "docker" else f"{cpu[name]:7.2f}"
+    print(f"{name:<24} {m:9.3f} {ratio} {c}")
 if "berth" in med and "docker" in med:
     print(f"docker / berth: {med['docker'] / med['berth']:.2f}x")
 EOF

@@ -40,6 +40,10 @@ import (
 // (tests compare both).
 var parallelWriters = 2
 
+// SetWriters sets the writer pool size of later Applies (0: write every
+// file on the tar goroutine); for benchmarks. Not safe during an Apply.
+func SetWriters(n int) { parallelWriters = max(n, 0) }
+
 const (
 	writerChunk   = 128 << 10 // one batch buffer: a big file is queued in chunks of this size
 	writerBatches = 8         // batch buffers queued or being written, per Apply

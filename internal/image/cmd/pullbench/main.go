@@ -28,7 +28,11 @@ func main() {
 	verbose := flag.Bool("v", false, "print progress events")
 	igzip := flag.String("igzip", "", `igzip binary ("" = from PATH, "off" = Go's inflater)`)
 	noUnpack := flag.Bool("nounpack", false, "download and verify only (no snapshots), like skopeo copy")
+	writers := flag.Int("writers", -1, "file writer goroutines per layer (0: write on the tar goroutine; -1: archive's default)")
 	flag.Parse()
+	if *writers >= 0 {
+		archive.SetWriters(*writers)
+	}
 	switch *igzip {
 	case "off":
 		archive.SetGzipHelper("")
