@@ -273,11 +273,10 @@ func (d *Daemon) ContainerLogs(ctx context.Context, id string, opts backend.Logs
 	}
 	tail := -1
 	if opts.Tail != "" && opts.Tail != "all" {
-		n, err := strconv.Atoi(opts.Tail)
-		if err != nil {
-			return backend.LogStream{}, errMsg(errInvalid, "invalid tail value %q", opts.Tail)
+		// As dockerd: a value that is not a number means all lines.
+		if n, err := strconv.Atoi(opts.Tail); err == nil {
+			tail = n
 		}
-		tail = n
 	}
 	ch := make(chan backend.LogMessage, 64)
 	go func() {

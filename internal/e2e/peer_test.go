@@ -131,6 +131,8 @@ func TestOutputsMatchDockerd(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	for _, args := range [][]string{
 		{"logs", "cmp-life"},
+		{"logs", "--tail", "abc", "cmp-life"}, // not a number: all lines
+		{"logs", "--tail", "-1", "cmp-life"},
 		{"inspect", "-f", "{{.State.Status}} {{.State.Running}} {{.State.Paused}} {{.Config.Cmd}} {{.Path}} {{.Args}} {{.HostConfig.NetworkMode}} {{.HostConfig.RestartPolicy.Name}} {{.Name}}", "cmp-life"},
 		{"ps", "--filter", "name=cmp-life", "--format", "{{.Names}} {{.Command}} {{.Status}}"},
 		{"pause", "cmp-life"},
