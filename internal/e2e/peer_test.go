@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"net"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -33,18 +30,11 @@ func TestOutputsMatchDockerd(t *testing.T) {
 	// Output is stdout, then a marker, then stderr: their interleaving
 	// is scheduling, not behaviour.
 	cli := func(host string, args ...string) (string, int) {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "docker", args...)
-		cmd.Env = append(os.Environ(), "DOCKER_HOST="+host, "DOCKER_CONFIG="+t.TempDir())
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		if errb.Len() > 0 {
-			out.WriteString("--- stderr:\n")
-			out.Write(errb.Bytes())
+		out, errs, code := dockerAt(t, host, args...) // search_test.go
+		if errs != "" {
+			out += "--- stderr:\n" + errs
 		}
-		return out.String(), exitCode(err)
+		return out, code
 	}
 	peer := func(args ...string) (string, int) { return cli("unix://"+dockerdSock, args...) }
 	ours := func(args ...string) (string, int) { return cli("unix://"+d.sock, args...) }
