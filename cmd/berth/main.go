@@ -10,6 +10,7 @@ import (
 )
 
 func main() {
+	cli.RunDaemon = execDaemon
 	if len(os.Args) > 1 && os.Args[1] == "daemon" {
 		os.Exit(execDaemon(os.Args[2:]))
 	}
