@@ -92,7 +92,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, o *CreateOpts) 
 	if err != nil {
 		return err
 	}
-	spec, raw, err := loadSpec(bundle)
+	spec, raw, hint, err := r.loadSpecCached(bundle)
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, o *CreateOpts) 
 	}
 	st := &containerState{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(),
-		Annotations: spec.Annotations, Owner: "root", Config: spec,
+		Annotations: spec.Annotations, Owner: "root",
 		HasPoststart: spec.Hooks != nil && len(spec.Hooks.Poststart) > 0,
 		HasPoststop:  spec.Hooks != nil && len(spec.Hooks.Poststop) > 0,
 		CgroupPath:   cgroupPath(spec, id),
@@ -168,7 +168,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, o *CreateOpts) 
 	if err != nil {
 		return fmt.Errorf("cgroup %s: %w", st.CgroupPath, err)
 	}
-	p, err = r.spawnInit(ctx, st, spec, raw, cg, o)
+	p, err = r.spawnInit(ctx, st, spec, raw, hint, cg, o)
 	if err != nil {
 		return err
 	}

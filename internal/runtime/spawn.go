@@ -330,7 +330,7 @@ var nsProcName = map[specs.LinuxNamespaceType]string{
 }
 
 // spawnInit is Create's spawn.
-func (r *Runtime) spawnInit(ctx context.Context, st *containerState, spec *specs.Spec, raw []byte, cg cgroups.Manager, o *CreateOpts) (*initProcess, error) {
+func (r *Runtime) spawnInit(ctx context.Context, st *containerState, spec *specs.Spec, raw []byte, hint *seccompHint, cg cgroups.Manager, o *CreateOpts) (*initProcess, error) {
 	so := &spawnOpts{
 		cfg: &initConfig{
 			ID: st.ID, Bundle: st.Bundle, Rootfs: st.Rootfs, Annotations: spec.Annotations,
@@ -371,11 +371,15 @@ func (r *Runtime) spawnInit(ctx context.Context, st *containerState, spec *specs
 	so.stateDir = dir
 	var prog *seccomp.Program
 	if spec.Linux.Seccomp != nil {
-		if prog, err = r.compileSeccomp(spec.Linux.Seccomp); err != nil {
-			return nil, err
-		}
-		if so.cfg.Seccomp, err = prog.MarshalBinary(); err != nil {
-			return nil, err
+		if hint != nil && hint.prog != nil {
+			prog = hint.prog
+		} else {
+			if prog, err = r.compileSeccomp(spec.Linux.Seccomp); err != nil {
+				return nil, err
+			}
+			if hint != nil {
+				seccomp.StoreRaw(hint.raw, prog, r.seccompOpts())
+			}
 		}
 		so.cfg.Notify = prog.NeedsListener
 		so.onSeccomp = func(fd, pid int) error {
@@ -408,6 +412,11 @@ func (r *Runtime) spawnInit(ctx context.Context, st *containerState, spec *specs
 		so.plan = func(pid, stateDirFd int) ([]byte, error) {
 			return buildPlan(spec, so.cfg, prog, pid, stateDirFd)
 		}
+	} else if prog != nil {
+		// only the Go init reads the CONFIG message's program
+		if so.cfg.Seccomp, err = prog.MarshalBinary(); err != nil {
+			return nil, err
+		}
 	}
 	p, err := spawn(ctx, so)
 	if err != nil {
@@ -417,12 +426,16 @@ func (r *Runtime) spawnInit(ctx context.Context, st *containerState, spec *specs
 	return p, nil
 }
 
-func (r *Runtime) compileSeccomp(s *specs.LinuxSeccomp) (*seccomp.Program, error) {
+func (r *Runtime) seccompOpts() *seccomp.Options {
 	dir := r.SeccompCacheDir
 	if dir == "" {
 		dir = r.root() + "/.seccomp"
 	}
-	prog, err := seccomp.Compile(s, &seccomp.Options{CacheDir: dir})
+	return &seccomp.Options{CacheDir: dir}
+}
+
+func (r *Runtime) compileSeccomp(s *specs.LinuxSeccomp) (*seccomp.Program, error) {
+	prog, err := seccomp.Compile(s, r.seccompOpts())
 	if err != nil {
 		return nil, fmt.Errorf("config.json: linux.seccomp: %w", errors.Join(err, errdefs.ErrInvalidArgument))
 	}
@@ -577,5 +590,38 @@ func withDefaultDevices(s *specs.Spec) *specs.LinuxResources {
 		}
 		r.Devices = append(r.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: i64p(d.Major), Minor: i64p(d.Minor), Access: "rwm"})
 	}
+	r.Devices = dedupDeviceRules(r.Devices)
 	return &r
+}
+
+// dedupDeviceRules drops an allow rule equal to an earlier one with no deny
+// rule between them: it changes nothing, and every rule costs a write into
+// the devices cgroup (v1) or code in the device program (v2). Specs made by
+// docker-like engines already hold the defaults appended above.
+func dedupDeviceRules(rules []specs.LinuxDeviceCgroup) []specs.LinuxDeviceCgroup {
+	type key struct {
+		typ, access  string
+		major, minor int64 // -1: any
+	}
+	num := func(p *int64) int64 {
+		if p == nil {
+			return -1
+		}
+		return *p
+	}
+	out := rules[:0:0]
+	seen := map[key]bool{}
+	for _, d := range rules {
+		if !d.Allow {
+			clear(seen)
+			out = append(out, d)
+			continue
+		}
+		k := key{d.Type, d.Access, num(d.Major), num(d.Minor)}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }

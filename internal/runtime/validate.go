@@ -25,15 +25,23 @@ func LoadSpec(bundle string) (*specs.Spec, error) {
 }
 
 func loadSpec(bundle string) (*specs.Spec, []byte, error) {
-	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	b, err := readSpec(bundle)
 	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, nil, fmt.Errorf("bundle %s has no config.json: %w", bundle, errdefs.ErrInvalidArgument)
-		}
 		return nil, nil, err
 	}
 	s, err := ParseSpec(b)
 	return s, b, err
+}
+
+func readSpec(bundle string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("bundle %s has no config.json: %w", bundle, errdefs.ErrInvalidArgument)
+		}
+		return nil, err
+	}
+	return b, nil
 }
 
 // ParseSpec decodes a config.json, reporting the offending field of a

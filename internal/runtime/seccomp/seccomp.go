@@ -97,7 +97,7 @@ func Compile(s *specs.LinuxSeccomp, o *Options) (*Program, error) {
 	var path string
 	if o != nil && o.CacheDir != "" {
 		path = filepath.Join(o.CacheDir, hex.EncodeToString(key[:])+".bpf")
-		if b, err := os.ReadFile(path); err == nil {
+		if b, ok := readTrusted(path); ok && trustedDir(o.CacheDir) {
 			p = &Program{}
 			if p.UnmarshalBinary(b) == nil {
 				remember(key, p)
@@ -194,6 +194,9 @@ func writeCache(path string, p *Program) error {
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
+	}
+	if !trustedDir(filepath.Dir(path)) {
+		return fmt.Errorf("seccomp cache %s: not a directory only we can write: %w", filepath.Dir(path), errdefs.ErrFailedPrecondition)
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*.bpf")
 	if err != nil {
