@@ -1,6 +1,13 @@
 // Command berth-runtime is berth's OCI runtime alone, runc-compatible. It is
 // kept small: the container init runs a protected clone of this binary
 // (CVE-2019-5736), and less code means a faster start.
+//
+// containermaxprocs=0: the runtime does not size GOMAXPROCS from the cgroup's
+// CPU limit, which costs reading /proc/self/cgroup, mountinfo and cpu.max
+// at every start of a process that lives for milliseconds.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (

@@ -645,8 +645,22 @@ static void create_container(void)
 	posix_spawnattr_setsigmask(&sa, &none);
 	posix_spawnattr_setsigdefault(&sa, &def);
 	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	/* A runtime written in Go (berth-runtime, runc) starts a thread for
+	 * each idle P it wakes; create is sequential work that lives for
+	 * milliseconds, and each thread costs its stack's page faults. */
+	size_t ne = 0;
+	int have_procs = 0;
+	for (; environ[ne]; ne++)
+		have_procs |= strncmp(environ[ne], "GOMAXPROCS=", 11) == 0;
+	char **envp = calloc(ne + 2, sizeof(char *));
+	if (envp == NULL)
+		die("out of memory");
+	memcpy(envp, environ, ne * sizeof(char *));
+	if (!have_procs)
+		envp[ne] = "GOMAXPROCS=1";
 	pid_t pid;
-	int rc = posix_spawn(&pid, opt_runtime, &fa, &sa, argv, environ);
+	int rc = posix_spawn(&pid, opt_runtime, &fa, &sa, argv, envp);
+	free(envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&sa);
 	if (rc != 0)
