@@ -276,6 +276,11 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	nm := string(c.HostConfig.NetworkMode)
 	switch {
 	case nm == "host":
+	case nm == "none":
+		// The runtime makes the namespace (loopback only) in its clone; a
+		// daemon-made one would cost an unshare, a bind mount and its
+		// removal, and nothing joins it: a "none" container cannot be
+		// connected to networks.
 	case strings.HasPrefix(nm, "container:"):
 		other, err := d.ctrs.get(strings.TrimPrefix(nm, "container:"))
 		if err != nil {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -36,6 +37,9 @@ func probeHost() spec.Host {
 		}
 		if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
 			hostInfo.CgroupV2 = true
+		}
+		if _, err := os.Stat("/proc/sys/net/ipv6/conf/all/disable_ipv6"); err == nil {
+			hostInfo.IPv6 = true
 		}
 		if b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled"); err == nil && strings.TrimSpace(string(b)) == "Y" {
 			hostInfo.AppArmor = true
@@ -175,6 +179,7 @@ func (d *Daemon) generateSpec(c *Container, img *image.Image, rootfs string, nsP
 	for t, p := range nsPaths {
 		o.NSPaths[specs.LinuxNamespaceType(t)] = p
 	}
+	o.IPv6 = d.hasIPv6(c)
 	if strings.HasPrefix(string(hc.PidMode), "container:") || strings.HasPrefix(string(hc.IpcMode), "container:") {
 		for _, m := range []struct {
 			mode string
@@ -194,6 +199,20 @@ func (d *Daemon) generateSpec(c *Container, img *image.Image, rootfs string, nsP
 		}
 	}
 	return spec.Generate(img.Config.Config, o)
+}
+
+// hasIPv6 reports whether one of c's networks, attached by now, gave it an
+// IPv6 address.
+func (d *Daemon) hasIPv6(c *Container) bool {
+	if d.net == nil || !attachesToBridge(c.networkMode()) {
+		return false
+	}
+	for _, ep := range d.net.ContainerEndpoints(context.Background(), c.ID) {
+		if ep.IPv6.IsValid() {
+			return true
+		}
+	}
+	return false
 }
 
 // specOptions maps a container record to spec options, without what only

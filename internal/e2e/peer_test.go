@@ -60,6 +60,7 @@ func TestOutputsMatchDockerd(t *testing.T) {
 		{"run", "--rm", bb, "ls", "/dev"},
 		{"run", "--rm", bb, "sh", "-c", "ulimit -a"},
 		{"run", "--rm", "--read-only", bb, "touch", "/x"},
+		{"run", "--rm", "--network", "none", bb, "ip", "addr"}, // lo up, 127.0.0.1
 		{"run", "--rm", "-t", bb, "tty"},
 		{"run", "--rm", "--pids-limit", "10", bb, "cat", "/sys/fs/cgroup/pids/pids.max"},
 		{"run", "--rm", "--memory", "64m", bb, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"},

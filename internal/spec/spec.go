@@ -98,6 +98,10 @@ type Options struct {
 	// the network namespace the daemon created for bridge/user networks, and
 	// the user namespace of a joined container under userns-remap.
 	NSPaths map[specs.LinuxNamespaceType]string
+	// IPv6: one of the container's networks gives it IPv6. Without it, as
+	// docker, IPv6 is disabled in a private network namespace (no ::1, no
+	// link-local addresses) when the host has IPv6 (Host.IPv6).
+	IPv6 bool
 
 	// Mounts, all resolved by the daemon (volumes to their host paths, binds
 	// validated, nocopy and volume population already handled):
@@ -227,6 +231,9 @@ type Host struct {
 	// skipped and a custom one is an error, as docker).
 	NoSeccomp bool
 	CgroupV2  bool
+	// IPv6: the kernel has IPv6 (/proc/sys/net/ipv6 exists), so its
+	// sysctls can be set in a container's network namespace.
+	IPv6 bool
 	// Kernel is the release ("6.18.0-1-amd64"); used for seccomp minKernel
 	// rules and for sysctls that need a minimum kernel. Empty: assume new.
 	Kernel string

@@ -36,8 +36,9 @@ func (g *gen) checkSysctl(k string) error {
 }
 
 // sysctls adds docker's defaults for a private network namespace (ping
-// without CAP_NET_RAW, low ports without CAP_NET_BIND_SERVICE), the
-// domainname, then the user's sysctls, which win.
+// without CAP_NET_RAW, low ports without CAP_NET_BIND_SERVICE, IPv6 off
+// unless a network gives it), the domainname, then the user's sysctls,
+// which win.
 func (g *gen) sysctls() error {
 	o := g.o
 	m := make(map[string]string, 2+len(o.Sysctls))
@@ -48,6 +49,10 @@ func (g *gen) sysctls() error {
 		}
 		if kernelAtLeast(o.Host.Kernel, 4, 11) {
 			m["net.ipv4.ip_unprivileged_port_start"] = "0"
+		}
+		// "all" reaches lo, "default" and every interface already there.
+		if o.Host.IPv6 && !o.IPv6 {
+			m["net.ipv6.conf.all.disable_ipv6"] = "1"
 		}
 	}
 	if o.Domainname != "" && !isHost(o.UTSMode) {
