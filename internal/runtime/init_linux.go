@@ -22,6 +22,10 @@ import (
 // nsexec.c reads it before the Go runtime starts.
 const initEnv = "_BERTH_INITPIPE"
 
+// unshareEnv carries namespaces (CLONE_NEW* bits, decimal) that nsexec.c
+// unshares before it reads the bootstrap (see spawn).
+const unshareEnv = "_BERTH_UNSHARE"
+
 // initConfig is the CONFIG message: everything the Go init needs.
 type initConfig struct {
 	Exec        bool              `json:"exec,omitempty"` // joining a running container

@@ -10,6 +10,9 @@
 // constructor and becomes the Go init (see init_linux.go); every other
 // process that gets here exits.
 //
+// With _BERTH_UNSHARE=<CLONE_NEW* bits> (no user namespace involved) it
+// first unshares those namespaces, before the bootstrap arrives.
+//
 // Messages on the init socket (SOCK_STREAM socketpair, both directions) are
 // framed as  u32 type | u32 length | payload  in host byte order:
 //
@@ -169,6 +172,17 @@ __attribute__((constructor)) static void berth_nsexec(void)
 	// Until exec the init must not be reachable through /proc by container
 	// processes (ptrace, /proc/pid/exe, fds): CVE-2019-5736 and friends.
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+	// Namespaces the parent lets us make at once, while it sets up our
+	// cgroups (no user namespace is involved then: see spawn.go).
+	const char *early = getenv("_BERTH_UNSHARE");
+	if (early != NULL) {
+		unsigned long f = strtoul(early, NULL, 10);
+		if (f & (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWTIME))
+			bail("nsexec: bad _BERTH_UNSHARE 0x%lx", f);
+		if (f != 0 && unshare(f) < 0)
+			bail("unshare namespaces 0x%lx", f);
+	}
 
 	uint32_t hdr[2];
 	if (read_all(initfd, hdr, sizeof(hdr)) < 0 || hdr[0] != MSG_BOOTSTRAP)
