@@ -11,6 +11,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -40,15 +41,9 @@ func Apply(ctx context.Context, dir string, r io.Reader, o ApplyOptions) (size i
 	if err != nil {
 		return 0, fmt.Errorf("apply layer: open %s: %w", dir, err)
 	}
-	a := &applier{
-		ctx:      ctx,
-		rootPath: dir,
-		rootfd:   rootfd,
-		o:        o,
-		buf:      make([]byte, 256<<10),
-		isRoot:   os.Geteuid() == 0,
-		cacheFd:  -1,
-	}
+	a := newApplier(ctx, dir, rootfd)
+	a.o = o
+	a.buf = make([]byte, 256<<10)
 	if o.Whiteout == Native {
 		a.seen = make(map[string]struct{})
 	}
@@ -61,6 +56,11 @@ func Apply(ctx context.Context, dir string, r io.Reader, o ApplyOptions) (size i
 	}
 	if parallelWriters > 0 {
 		a.w = newWriters(a, parallelWriters)
+		if len(o.Parents) == 0 && dirEmpty(rootfd) {
+			// Every name that will exist is one this Apply makes: the
+			// pool may create files too (see writers.go).
+			a.made = make(map[string]madeBy)
+		}
 		defer func() {
 			// On every return: nothing may be written after Apply returns.
 			if werr := a.drain(); err == nil {
@@ -135,7 +135,7 @@ func InheritDirs(ctx context.Context, dir string, rels, parents []string) error 
 	if err != nil {
 		return fmt.Errorf("inherit dirs: open %s: %w", dir, err)
 	}
-	a := &applier{ctx: ctx, rootPath: dir, rootfd: rootfd, isRoot: os.Geteuid() == 0, cacheFd: -1}
+	a := newApplier(ctx, dir, rootfd)
 	defer a.close()
 	if err := a.openLowers(parents); err != nil {
 		return fmt.Errorf("inherit dirs: %w", err)
@@ -176,17 +176,82 @@ type applier struct {
 	isRoot   bool
 	// One cached parent directory: tar entries come grouped by directory,
 	// so this saves an openat2 per entry. Invalidated whenever a directory
-	// is removed, because the path might then resolve elsewhere.
+	// is removed, because the path might then resolve elsewhere. Files
+	// queued for creation hold references to their parent's fd.
 	cacheRel string
-	cacheFd  int
-	dirs     []dirTimes
-	seen     map[string]struct{} // native mode: names this layer created (opaque dirs keep them)
+	cache    *dirRef
+	rootRef  *dirRef
+	// lastParent is the directory parent or existingParent last returned.
+	lastParent *dirRef
+	dirs       []dirTimes
+	seen       map[string]struct{} // native mode: names this layer created (opaque dirs keep them)
 	// Directories made for entries whose parents the layer does not
 	// declare, in creation order; the set drops those declared later.
 	implicit    []string
 	implicitSet map[string]bool
 	// w writes regular files on a worker pool; nil writes them inline.
 	w *writers
+	// made records every name this Apply created, when it started from an
+	// empty directory; nil otherwise (then the pool never creates).
+	made map[string]madeBy
+}
+
+func newApplier(ctx context.Context, dir string, rootfd int) *applier {
+	a := &applier{ctx: ctx, rootPath: dir, rootfd: rootfd, isRoot: os.Geteuid() == 0, rootRef: &dirRef{fd: rootfd}}
+	a.rootRef.refs.Store(1)
+	return a
+}
+
+// dirRef is a directory fd shared by the parent cache and the creates
+// queued in it; the last release closes it.
+type dirRef struct {
+	fd   int
+	refs atomic.Int32
+}
+
+func newDirRef(fd int) *dirRef {
+	d := &dirRef{fd: fd}
+	d.refs.Store(1)
+	return d
+}
+
+func (d *dirRef) hold() *dirRef { d.refs.Add(1); return d }
+
+func (d *dirRef) release() {
+	if d.refs.Add(-1) == 0 {
+		unix.Close(d.fd)
+	}
+}
+
+// dirEmpty reports whether the directory fd has no entries.
+func dirEmpty(fd int) bool {
+	d, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(d)
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Getdents(d, buf)
+		if err != nil {
+			return false
+		}
+		if n <= 0 {
+			return true
+		}
+		for b := buf[:n]; len(b) > 0; {
+			// struct linux_dirent64: ino 8, off 8, reclen 2, type 1, name.
+			reclen := int(b[16]) | int(b[17])<<8
+			name := b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			if string(name) != "." && string(name) != ".." {
+				return false
+			}
+			b = b[reclen:]
+		}
+	}
 }
 
 // drain waits for the file writers (once) and returns their first error.
@@ -200,13 +265,11 @@ func (a *applier) drain() error {
 }
 
 func (a *applier) close() {
-	if a.cacheFd >= 0 {
-		unix.Close(a.cacheFd)
-	}
+	a.dropCache()
 	for _, fd := range a.lowers {
 		unix.Close(fd)
 	}
-	unix.Close(a.rootfd)
+	a.rootRef.release()
 }
 
 var errEscape = fmt.Errorf("path escapes the root: %w", errdefs.ErrInvalidArgument)
@@ -269,6 +332,7 @@ func (a *applier) openDir(rel string, create bool) (int, error) {
 		next, err := unix.Openat2(cur, c, &resolveHow)
 		if errors.Is(err, unix.ENOENT) {
 			if err = unix.Mkdirat(cur, c, 0o755); err == nil || errors.Is(err, unix.EEXIST) {
+				a.mark(done)
 				a.implicitDir(cur, c, done)
 				next, err = unix.Openat2(cur, c, &resolveHow)
 			}
@@ -314,44 +378,41 @@ func (a *applier) implicitDir(pfd int, base, rel string) {
 // parent returns the fd of rel's parent directory (owned by the cache, do
 // not close) and rel's last component.
 func (a *applier) parent(rel string) (int, string, error) {
+	return a.parentOf(rel, true)
+}
+
+func (a *applier) parentOf(rel string, create bool) (int, string, error) {
 	dir, base := split(rel)
 	if dir == "" {
+		a.lastParent = a.rootRef
 		return a.rootfd, base, nil
 	}
-	if a.cacheFd >= 0 && a.cacheRel == dir {
-		return a.cacheFd, base, nil
+	if a.cache != nil && a.cacheRel == dir {
+		a.lastParent = a.cache
+		return a.cache.fd, base, nil
 	}
-	fd, err := a.openDir(dir, true)
+	if a.made != nil {
+		a.settlePath(dir)
+	}
+	fd, err := a.openDir(dir, create)
 	if err != nil {
 		return -1, "", err
 	}
 	a.dropCache()
-	a.cacheFd, a.cacheRel = fd, dir
+	a.cache, a.cacheRel = newDirRef(fd), dir
+	a.lastParent = a.cache
 	return fd, base, nil
 }
 
 // existingParent is parent without creating anything.
 func (a *applier) existingParent(rel string) (int, string, error) {
-	dir, base := split(rel)
-	if dir == "" {
-		return a.rootfd, base, nil
-	}
-	if a.cacheFd >= 0 && a.cacheRel == dir {
-		return a.cacheFd, base, nil
-	}
-	fd, err := a.openDir(dir, false)
-	if err != nil {
-		return -1, "", err
-	}
-	a.dropCache()
-	a.cacheFd, a.cacheRel = fd, dir
-	return fd, base, nil
+	return a.parentOf(rel, false)
 }
 
 func (a *applier) dropCache() {
-	if a.cacheFd >= 0 {
-		unix.Close(a.cacheFd)
-		a.cacheFd, a.cacheRel = -1, ""
+	if a.cache != nil {
+		a.cache.release()
+		a.cache, a.cacheRel = nil, ""
 	}
 }
 
@@ -367,9 +428,11 @@ func (a *applier) remove(pfd int, base, rel string) error {
 	}
 	// A directory goes away: the cached parent fd must not outlive the
 	// path it was opened by (the cache never holds rel's own parent).
-	if a.cacheFd >= 0 && (a.cacheRel == rel || strings.HasPrefix(a.cacheRel, rel+"/")) {
+	if a.cache != nil && (a.cacheRel == rel || strings.HasPrefix(a.cacheRel, rel+"/")) {
 		a.dropCache()
 	}
+	// Files queued inside must exist before the directory goes.
+	a.settle()
 	if err = unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR); err == nil || errors.Is(err, unix.ENOENT) {
 		return nil
 	}
@@ -407,10 +470,21 @@ func (a *applier) entry(tr *tar.Reader, hdr *tar.Header) error {
 		return err
 	}
 	if strings.HasPrefix(base, whiteoutPrefix) {
+		a.settle() // what it removes must exist first
 		return a.whiteout(pfd, base, rel)
 	}
 	if a.seen != nil {
 		a.seen[rel] = struct{}{}
+	}
+	if a.made != nil {
+		if a.made[rel] == madeByPool || hdr.Typeflag == tar.TypeLink {
+			// The pool's file must exist before it is replaced or
+			// linked to.
+			a.settle()
+		}
+		if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeGNUSparse {
+			a.made[rel] = madeHere
+		}
 	}
 	switch hdr.Typeflag {
 	case tar.TypeReg, tar.TypeGNUSparse:
@@ -447,6 +521,19 @@ func (a *applier) file(tr *tar.Reader, pfd int, base, rel string, hdr *tar.Heade
 		return fmt.Errorf("declared size %d exceeds the layer limit of %d bytes (%d already written): %w",
 			hdr.Size, a.o.MaxSize, a.size, errdefs.ErrOutOfRange)
 	}
+	// A sparse entry (GNU or PAX sparse): the tar reader fills holes with
+	// zeros; seeking over zero blocks instead of writing them keeps the
+	// holes.
+	sparse := hdr.Typeflag == tar.TypeGNUSparse || hdr.PAXRecords["GNU.sparse.major"] != "" ||
+		hdr.PAXRecords["GNU.sparse.map"] != "" || hdr.PAXRecords["GNU.sparse.numblocks"] != ""
+	if a.made != nil {
+		if a.made[rel] == 0 && !sparse && hdr.Size <= writerChunk {
+			// A new name in a tree this Apply made: the pool creates it.
+			a.made[rel] = madeByPool
+			return a.queueCreate(tr, base, hdr)
+		}
+		a.made[rel] = madeHere
+	}
 	var fd int
 	err := a.retry(pfd, base, rel, func() (err error) {
 		fd, err = unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
@@ -460,11 +547,6 @@ func (a *applier) file(tr *tar.Reader, pfd int, base, rel string, hdr *tar.Heade
 			unix.Close(fd)
 		}
 	}()
-	// A sparse entry (GNU or PAX sparse): the tar reader fills holes with
-	// zeros; seeking over zero blocks instead of writing them keeps the
-	// holes.
-	sparse := hdr.Typeflag == tar.TypeGNUSparse || hdr.PAXRecords["GNU.sparse.major"] != "" ||
-		hdr.PAXRecords["GNU.sparse.map"] != "" || hdr.PAXRecords["GNU.sparse.numblocks"] != ""
 	if a.w != nil && !sparse {
 		// Read the body here, write it on the pool (see writers.go).
 		err := a.queueFile(tr, fd, hdr)

@@ -317,6 +317,9 @@ func TestParallelWritersHostileMidLayer(t *testing.T) {
 		{"hard link outside", "b01/h", func(o, v string) []ent { return []ent{hardlink("b01/h", "../victim/file")} }, ApplyOptions{}},
 		{"over the size limit", "b02/big", func(o, v string) []ent { return []ent{file("b02/big", strings.Repeat("x", 4096))} }, ApplyOptions{MaxSize: int64(total) + 100}},
 		{"xattr refused on a worker", "b00/badcap", func(o, v string) []ent { return []ent{badCap} }, ApplyOptions{}},
+		// A file the pool may not have created yet, used as a directory:
+		// the path must fail on that file, as in order.
+		{"file as a directory", "b03/f/x", func(o, v string) []ent { return []ent{file("b03/f", "x"), file("b03/f/x", "y")} }, ApplyOptions{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -68,11 +68,22 @@ type pendingFile struct {
 }
 
 // fileJob is one chunk of a file: n bytes at buf[start:] go to offset off.
+// With dir set, the job first creates the file base in dir (its only chunk).
 type fileJob struct {
 	f        *pendingFile
 	off      int64
 	start, n int
+	dir      *dirRef
+	base     string
 }
+
+// madeBy says who created a name (applier.made).
+type madeBy uint8
+
+const (
+	madeHere   madeBy = iota + 1 // the tar goroutine
+	madeByPool                   // a worker, maybe not yet
+)
 
 type writers struct {
 	a     *applier
@@ -80,7 +91,9 @@ type writers struct {
 	slots chan struct{} // one per batch buffer in use
 	cur   *batch        // being filled by the tar goroutine
 	wg    sync.WaitGroup
+	busy  sync.WaitGroup // batches sent and not yet done
 
+	bad atomic.Bool // err is set: checked per job without the lock
 	mu  sync.Mutex
 	err error // the first worker failure
 }
@@ -112,13 +125,45 @@ func (w *writers) room(n int) *batch {
 
 func (w *writers) flush() {
 	if w.cur != nil {
+		w.busy.Add(1)
 		w.jobs <- w.cur
 		w.cur = nil
 	}
 }
 
+// settle waits until everything queued so far is done: the barrier before
+// an entry that depends on a name the pool creates. Only needed (and only
+// done) when the pool creates files.
+func (a *applier) settle() {
+	if a.w != nil && a.made != nil {
+		a.w.flush()
+		a.w.busy.Wait()
+	}
+}
+
+// settlePath settles if the pool creates a file at dir or above it: the
+// path must then resolve to that file (and fail) as it would in order.
+func (a *applier) settlePath(dir string) {
+	for i := 0; i <= len(dir); i++ {
+		if (i == len(dir) || dir[i] == '/') && a.made[dir[:i]] == madeByPool {
+			a.settle()
+			return
+		}
+	}
+}
+
+// mark records a directory the tar goroutine made implicitly.
+func (a *applier) mark(rel string) {
+	if a.made != nil && a.made[rel] == 0 {
+		a.made[rel] = madeHere
+	}
+}
+
 // failed reports a worker's error, if any, so the tar goroutine stops early.
 func (w *writers) failed() error {
+	if !w.bad.Load() {
+		return nil
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.err
@@ -128,6 +173,7 @@ func (w *writers) fail(f *pendingFile, err error) {
 	w.mu.Lock()
 	if w.err == nil {
 		w.err = fmt.Errorf("apply layer: entry %q: %w", f.hdr.Name, err)
+		w.bad.Store(true)
 	}
 	w.mu.Unlock()
 }
@@ -136,6 +182,9 @@ func (w *writers) fail(f *pendingFile, err error) {
 // something failed) and closes it.
 func (w *writers) done(f *pendingFile, n int32) {
 	if f.refs.Add(-n) != 0 {
+		return
+	}
+	if f.fd < 0 {
 		return
 	}
 	if !f.failed.Load() && w.failed() == nil {
@@ -154,7 +203,22 @@ func (w *writers) work() {
 	defer w.wg.Done()
 	for b := range w.jobs {
 		for _, j := range b.jobs {
-			if j.n > 0 && w.failed() == nil {
+			ok := w.failed() == nil
+			if j.dir != nil {
+				if ok {
+					// As the tar goroutine would: beneath a verified
+					// parent fd, a single new name, never following.
+					fd, err := unix.Openat(j.dir.fd, j.base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+					if err != nil {
+						ok = false
+						w.fail(j.f, fmt.Errorf("create: %w", err))
+					} else {
+						j.f.fd = fd
+					}
+				}
+				j.dir.release()
+			}
+			if ok && j.n > 0 {
 				if err := pwriteAll(j.f.fd, (*b.buf)[j.start:j.start+j.n], j.off); err != nil {
 					j.f.failed.Store(true)
 					w.fail(j.f, fmt.Errorf("write: %w", err))
@@ -164,6 +228,7 @@ func (w *writers) work() {
 		}
 		batchBufs.Put(b.buf)
 		<-w.slots
+		w.busy.Done()
 	}
 }
 
@@ -209,6 +274,26 @@ func (a *applier) queueFile(tr io.Reader, fd int, hdr *tar.Header) error {
 		b.used += n
 		a.size += int64(n)
 	}
+	return nil
+}
+
+// queueCreate reads a small file's body and queues its creation, in the
+// directory parent last resolved, with its write.
+func (a *applier) queueCreate(tr io.Reader, base string, hdr *tar.Header) error {
+	w := a.w
+	n := int(hdr.Size)
+	b := w.room(n)
+	if m, err := io.ReadFull(tr, (*b.buf)[b.used:b.used+n]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("truncated layer: %d of %d bytes: %w", m, hdr.Size, err)
+	}
+	f := &pendingFile{fd: -1, hdr: hdr}
+	f.refs.Store(1)
+	b.jobs = append(b.jobs, fileJob{f: f, start: b.used, n: n, dir: a.lastParent.hold(), base: base})
+	b.used += n
+	a.size += int64(n)
 	return nil
 }
 
