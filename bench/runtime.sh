@@ -7,7 +7,9 @@
 # ./cmd/berth-runtime), OUT (results dir, default a temp dir),
 # BERTH_EXE_PROTECT=memfd to measure the sealed-copy protection instead of
 # the read-only clone, GO_INIT=1 to add a row with the Go container init
-# (BERTH_INIT=go; that row also pays for an `env` exec, ~1 ms).
+# (BERTH_INIT=go; that row also pays for an `env` exec, ~1 ms), MONITOR_ENV=1
+# to add a row with GOMAXPROCS=1, as berth-monitor runs the runtime (also
+# through `env`).
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 for t in hyperfine crun runc jq; do command -v $t >/dev/null || { echo "needs $t" >&2; exit 1; }; done
@@ -50,6 +52,7 @@ for rt in "$BIN" crun runc; do $rt delete -f bench-rt >/dev/null 2>&1 || true; d
 
 extra=()
 [ "${GO_INIT:-}" = 1 ] && extra=(-n 'berth-runtime Go init (netns)' "env BERTH_INIT=go $BIN run --bundle $OUT/bb-net bench-rt")
+[ "${MONITOR_ENV:-}" = 1 ] && extra+=(-n 'berth-runtime GOMAXPROCS=1 (netns)' "env GOMAXPROCS=1 $BIN run --bundle $OUT/bb-net bench-rt")
 hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$OUT/runtime.json" "${extra[@]}" \
     -n 'berth-runtime (netns)'    "$BIN run --bundle $OUT/bb-net bench-rt" \
     -n 'crun (netns)'             "crun run --bundle $OUT/bb-net bench-rt" \

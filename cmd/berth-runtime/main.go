@@ -12,6 +12,7 @@ package main
 
 import (
 	"os"
+	goruntime "runtime"
 	"runtime/debug"
 
 	"github.com/berth-dev/berth/internal/runtimecli"
@@ -21,5 +22,10 @@ func main() {
 	// a runtime command lives for milliseconds: collecting garbage only
 	// costs time
 	debug.SetGCPercent(-1)
+	// its work is sequential: with one P no idle thread spins for work
+	// beside the container init starting on the other CPU (berth-monitor
+	// sets GOMAXPROCS=1 in the environment too, which also saves the
+	// threads the runtime starts before main)
+	goruntime.GOMAXPROCS(1)
 	os.Exit(runtimecli.Main(os.Args))
 }
