@@ -456,9 +456,15 @@ static void op_device(struct rd *r)
 	if (dfd < 0)
 		fail(errno, "device %s", path);
 	close(pfd);
-	unlinkat(dfd, base, 0);
-	if (mknodat(dfd, base, mode, dev) < 0)
-		fail(errno, "device %s", path);
+	// mknod first: /dev is mostly a fresh tmpfs, and a lookup that misses
+	// costs here (negative dentries); replace what the rootfs has there
+	if (mknodat(dfd, base, mode, dev) < 0) {
+		if (errno != EEXIST)
+			fail(errno, "device %s", path);
+		unlinkat(dfd, base, 0);
+		if (mknodat(dfd, base, mode, dev) < 0)
+			fail(errno, "device %s", path);
+	}
 	// mknod honours the umask; set the mode the spec asked for
 	if (fchmodat(dfd, base, mode & 07777, 0) < 0)
 		fail(errno, "device %s", path);
@@ -483,9 +489,13 @@ static void op_devlinks(void)
 	if (dev < 0)
 		fail(errno, "open /dev");
 	for (int i = 0; i < n; i++) {
-		if (i == 4)
+		int rc = symlinkat(links[i][0], dev, links[i][1]);
+		if (rc < 0 && errno == EEXIST && i == 4) {
+			// ptmx replaces what is there (a device node from the rootfs)
 			unlinkat(dev, "ptmx", 0);
-		if (symlinkat(links[i][0], dev, links[i][1]) < 0 && errno != EEXIST)
+			rc = symlinkat(links[i][0], dev, links[i][1]);
+		}
+		if (rc < 0 && errno != EEXIST)
 			fail(errno, "symlink /dev/%s", links[i][1]);
 	}
 	close(dev);

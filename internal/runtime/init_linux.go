@@ -428,10 +428,13 @@ func createDevices(rootfd int, devs []specs.LinuxDevice, userns bool) error {
 	}
 	defer unix.Close(dev)
 	for _, l := range links {
-		if l[1] == "ptmx" {
+		err := unix.Symlinkat(l[0], dev, l[1])
+		if err == unix.EEXIST && l[1] == "ptmx" {
+			// ptmx replaces what is there (a device node from the rootfs)
 			_ = unix.Unlinkat(dev, "ptmx", 0)
+			err = unix.Symlinkat(l[0], dev, l[1])
 		}
-		if err := unix.Symlinkat(l[0], dev, l[1]); err != nil && err != unix.EEXIST {
+		if err != nil && err != unix.EEXIST {
 			return fmt.Errorf("symlink /dev/%s: %w", l[1], err)
 		}
 	}
@@ -488,9 +491,16 @@ func makeDevice(dfd int, name string, d *specs.LinuxDevice, userns bool) error {
 		defer unix.Close(t)
 		return cloneMountOnto(host, t, false, 0)
 	}
-	_ = unix.Unlinkat(dfd, name, 0)
-	if err := unix.Mknodat(dfd, name, typ|mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))); err != nil {
-		return err
+	// mknod first (cinit.c's op_device says why); replace what is there
+	devno := int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))
+	if err := unix.Mknodat(dfd, name, typ|mode, devno); err != nil {
+		if err != unix.EEXIST {
+			return err
+		}
+		_ = unix.Unlinkat(dfd, name, 0)
+		if err := unix.Mknodat(dfd, name, typ|mode, devno); err != nil {
+			return err
+		}
 	}
 	// mknod honours the umask; set the mode the spec asked for.
 	if err := unix.Fchmodat(dfd, name, mode, 0); err != nil {
