@@ -274,3 +274,37 @@ func TestMonitorCompressesRotatedLogs(t *testing.T) {
 		t.Fatalf("%d lines across the files, want 300", i)
 	}
 }
+
+// The container starts with no signal blocked or ignored: the monitor's own
+// (blocked SIGCHLD, ignored SIGPIPE/SIGHUP/SIGINT) and anything the way it
+// starts the runtime might add must not reach it.
+func TestMonitorCleanSignalState(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := bundle(t, false, "grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status")
+	logPath := filepath.Join(t.TempDir(), "c-json.log")
+	p, runtimeStart := start(t, Config{ID: "mon-" + filepath.Base(dir), Bundle: dir, LogPath: logPath})
+	runtimeStart()
+	if err := p.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the log is JSON: a tab shows as \t
+	for _, want := range []string{`SigBlk:\t0000000000000000`, `SigIgn:\t0000000000000000`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("container log lacks %s:\n%s", want, b)
+		}
+	}
+}
+
+func TestMonitorRuntimeMissing(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := bundle(t, false, "true")
+	c := Config{ID: "missing-" + filepath.Base(dir), Bundle: dir, Binary: testutil.Binary(t, "berth-monitor"), Runtime: "/nonexistent/berth-runtime", StateDir: t.TempDir()}
+	_, err := Start(context.Background(), c)
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/berth-runtime") || !strings.Contains(strings.ToLower(err.Error()), "no such file") {
+		t.Fatalf("Start with a missing runtime: %v", err)
+	}
+}

@@ -72,7 +72,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -577,6 +576,56 @@ static void read_runtime_error(char *out, size_t n)
 	out[o] = 0;
 }
 
+/* spawn_runtime starts the runtime with stdio stdin/stdout/stderr (-1:
+ * /dev/null) and returns its pid, or dies when it cannot be executed.
+ *
+ * vfork: no copy of our page tables and no copy-on-write faults before the
+ * exec. Safe here: we install no signal handlers (the child's dispositions
+ * are its own; vfork shares only memory), and the child only calls
+ * async-signal-safe functions before execve or _exit. Not posix_spawn:
+ * glibc's leaves its internal signal 32 ignored across the exec, and the
+ * container would inherit that. The runtime gets a clean signal state: our
+ * blocked SIGCHLD and ignored SIGPIPE/SIGHUP/SIGINT are ours, not the
+ * container's. */
+static pid_t spawn_runtime(char **argv, char **envp, int in, int out, int err)
+{
+	/* statics: what the child reads must not live in registers vfork
+	 * may clobber; exec_errno is written by the child (shared memory) */
+	static char **c_argv, **c_envp;
+	static int c_fd[3];
+	static volatile int exec_errno;
+	c_argv = argv;
+	c_envp = envp;
+	c_fd[0] = in;
+	c_fd[1] = out;
+	c_fd[2] = err;
+	exec_errno = 0;
+	pid_t pid = vfork();
+	if (pid < 0)
+		die("vfork: %s", strerror(errno));
+	if (pid == 0) {
+		sigset_t none;
+		int dn = open("/dev/null", O_RDWR | O_CLOEXEC);
+		for (int i = 0; i < 3; i++)
+			dup2(c_fd[i] >= 0 ? c_fd[i] : dn, i);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execve(opt_runtime, c_argv, c_envp);
+		exec_errno = errno;
+		_exit(127);
+	}
+	if (exec_errno != 0) {
+		int st;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		die("exec %s: %s", opt_runtime, strerror(exec_errno));
+	}
+	return pid;
+}
+
 static void create_container(void)
 {
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
@@ -617,37 +666,9 @@ static void create_container(void)
 	argv[a++] = (char *)opt_id;
 	argv[a] = NULL;
 
-	/* posix_spawn, a vfork-style clone in glibc: no copy of our page
-	 * tables and no copy-on-write faults between the fork and the exec.
-	 * The runtime gets a clean signal state: our blocked SIGCHLD and
-	 * ignored SIGPIPE/SIGHUP/SIGINT are ours, not the container's. */
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t sa;
-	sigset_t none, def;
-	sigemptyset(&none);
-	sigemptyset(&def);
-	sigaddset(&def, SIGPIPE);
-	sigaddset(&def, SIGHUP);
-	sigaddset(&def, SIGINT);
-	if (posix_spawn_file_actions_init(&fa) != 0 || posix_spawnattr_init(&sa) != 0)
-		die("posix_spawn: out of memory");
-	if (in[0] >= 0)
-		posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
-	if (out[1] >= 0) {
-		posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-		posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-	} else {
-		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_RDWR, 0);
-		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_RDWR, 0);
-	}
-	posix_spawnattr_setsigmask(&sa, &none);
-	posix_spawnattr_setsigdefault(&sa, &def);
-	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	/* A runtime written in Go (berth-runtime, runc) starts a thread for
-	 * each idle P it wakes; create is sequential work that lives for
-	 * milliseconds, and each thread costs its stack's page faults. */
+	/* A Go runtime (berth-runtime, runc) starts a thread for each idle P
+	 * it wakes; create is sequential work that lives for milliseconds,
+	 * and each thread costs its stack's page faults. */
 	size_t ne = 0;
 	int have_procs = 0;
 	for (; environ[ne]; ne++)
@@ -658,13 +679,9 @@ static void create_container(void)
 	memcpy(envp, environ, ne * sizeof(char *));
 	if (!have_procs)
 		envp[ne] = "GOMAXPROCS=1";
-	pid_t pid;
-	int rc = posix_spawn(&pid, opt_runtime, &fa, &sa, argv, envp);
+
+	pid_t pid = spawn_runtime(argv, envp, in[0], out[1], err[1]);
 	free(envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&sa);
-	if (rc != 0)
-		die("exec %s: %s", opt_runtime, strerror(rc));
 	if (in[0] >= 0)
 		close(in[0]);
 	if (out[1] >= 0)
