@@ -56,6 +56,9 @@ type msg struct {
 
 // sendMsg writes one framed message; fd >= 0 travels with it.
 func sendMsg(sock *os.File, typ uint32, data []byte, fd int) error {
+	if fd < 0 {
+		return sendParts(sock, typ, nil, data)
+	}
 	buf := make([]byte, 8+len(data))
 	binary.NativeEndian.PutUint32(buf[0:], typ)
 	binary.NativeEndian.PutUint32(buf[4:], uint32(len(data)))
@@ -79,6 +82,29 @@ func sendMsg(sock *os.File, typ uint32, data []byte, fd int) error {
 		buf = buf[8:]
 	}
 	_, err := sock.Write(buf)
+	return err
+}
+
+// sendParts writes one framed message whose payload is head then tail: the
+// header and head in one write, and a large tail (a plan, a spec) in a
+// second one instead of copied behind them into fresh memory.
+func sendParts(sock *os.File, typ uint32, head, tail []byte) error {
+	n := len(head)
+	if len(tail) <= 4096 {
+		n += len(tail)
+	}
+	buf := make([]byte, 8, 8+n)
+	binary.NativeEndian.PutUint32(buf[0:], typ)
+	binary.NativeEndian.PutUint32(buf[4:], uint32(len(head)+len(tail)))
+	buf = append(buf, head...)
+	if len(tail) <= 4096 {
+		_, err := sock.Write(append(buf, tail...))
+		return err
+	}
+	if _, err := sock.Write(buf); err != nil {
+		return err
+	}
+	_, err := sock.Write(tail)
 	return err
 }
 

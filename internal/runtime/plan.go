@@ -58,34 +58,38 @@ func (b *planBuf) op(code uint32, fields ...any) {
 	*b = binary.NativeEndian.AppendUint32(*b, code)
 	*b = binary.NativeEndian.AppendUint32(*b, 0)
 	for _, f := range fields {
-		var v []byte
 		switch x := f.(type) {
 		case string:
-			v = []byte(x)
+			*b = binary.NativeEndian.AppendUint32(*b, uint32(len(x)))
+			*b = append(*b, x...)
 		case []byte:
-			v = x
+			*b = binary.NativeEndian.AppendUint32(*b, uint32(len(x)))
+			*b = append(*b, x...)
 		case bool:
 			n := uint64(0)
 			if x {
 				n = 1
 			}
-			v = binary.LittleEndian.AppendUint64(nil, n)
+			b.num(n)
 		case int:
-			v = binary.LittleEndian.AppendUint64(nil, uint64(int64(x)))
+			b.num(uint64(int64(x)))
 		case uint64:
-			v = binary.LittleEndian.AppendUint64(nil, x)
+			b.num(x)
 		case uintptr:
-			v = binary.LittleEndian.AppendUint64(nil, uint64(x))
+			b.num(uint64(x))
 		case uint32:
-			v = binary.LittleEndian.AppendUint64(nil, uint64(x))
+			b.num(uint64(x))
 		default:
 			panic("plan: field type")
 		}
-		*b = binary.NativeEndian.AppendUint32(*b, uint32(len(v)))
-		*b = append(*b, v...)
 		*b = append(*b, 0)
 	}
 	binary.NativeEndian.PutUint32((*b)[start+4:], uint32(len(*b)-start-8))
+}
+
+func (b *planBuf) num(v uint64) {
+	*b = binary.NativeEndian.AppendUint32(*b, 8)
+	*b = binary.LittleEndian.AppendUint64(*b, v)
 }
 
 // planOK reports whether the C init can run this container: a new mount
@@ -128,7 +132,18 @@ func planOK(s *specs.Spec, prog *seccomp.Program) bool {
 // child (its /proc/pid/cgroup is the container's), stateDirFd the number
 // of the state directory fd in the child.
 func buildPlan(s *specs.Spec, cfg *initConfig, prog *seccomp.Program, pid, stateDirFd int) ([]byte, error) {
-	var b planBuf
+	// sized once: growing it (the seccomp program alone is several KiB)
+	// copies and faults in every intermediate size
+	size := 8 << 10
+	if prog != nil {
+		size += 8 * len(prog.Filter)
+	}
+	for _, l := range [][]string{s.Process.Args, s.Process.Env} {
+		for _, a := range l {
+			size += len(a) + 1
+		}
+	}
+	b := make(planBuf, 0, size)
 	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
 	if s.Linux.RootfsPropagation != "" {
 		prop = propagationFlags[s.Linux.RootfsPropagation]

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -173,14 +174,16 @@ func spawn(ctx context.Context, so *spawnOpts) (p *initProcess, err error) {
 	if so.timens != "" {
 		boot = appendRecord(boot, recTimens, []byte(so.timens))
 	}
+	var pl []byte
 	if so.plan != nil {
-		pl, err := so.plan(p.child, so.cfg.StateDirFd)
-		if err != nil {
+		if pl, err = so.plan(p.child, so.cfg.StateDirFd); err != nil {
 			return p, err
 		}
-		boot = appendRecord(boot, recPlan, pl)
+		// the plan record's value, the bulk, follows as the message's tail
+		boot = binary.NativeEndian.AppendUint32(boot, recPlan)
+		boot = binary.NativeEndian.AppendUint32(boot, uint32(len(pl)))
 	}
-	if err := sendMsg(parent, msgBootstrap, boot, -1); err != nil {
+	if err := sendParts(parent, msgBootstrap, boot, pl); err != nil {
 		if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
 			// the init failed before reading it (unsharing): say why
 			if _, rerr := expect(parent, 0); rerr != nil {
