@@ -174,11 +174,6 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, o *CreateOpts) 
 	}
 	st.Pid = p.pid
 	st.StartTime = procStartTime(p.pid)
-	if newNetNS(spec) {
-		if err := upLoopback(p.pid); err != nil {
-			return err
-		}
-	}
 	if err := r.writeState(st); err != nil {
 		return err
 	}
