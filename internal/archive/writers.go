@@ -46,7 +46,7 @@ func SetWriters(n int) { parallelWriters = max(n, 0) }
 
 const (
 	writerChunk   = 128 << 10 // one batch buffer: a big file is queued in chunks of this size
-	writerBatches = 8         // batch buffers queued or being written, per Apply
+	writerBatches = 4         // batch buffers queued or being written, per Apply
 	batchFiles    = 16        // small files per batch at most (each holds an open fd)
 )
 
