@@ -47,7 +47,7 @@ func SetWriters(n int) { parallelWriters = max(n, 0) }
 const (
 	writerChunk   = 128 << 10 // one batch buffer: a big file is queued in chunks of this size
 	writerBatches = 4         // batch buffers queued or being written, per Apply
-	batchFiles    = 16        // small files per batch at most (each holds an open fd)
+	batchFiles    = 16        // small files per batch at most (each holds an fd or a directory reference)
 )
 
 // Small files travel in batches that share one buffer, so a worker is woken
