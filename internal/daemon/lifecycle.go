@@ -496,8 +496,12 @@ func (d *Daemon) handleExit(c *Container) {
 	c.State.ExitCode = code
 	c.State.Pid = 0
 	c.State.FinishedAt = time.Now().UTC()
-	d.teardown(ctx, c)
 	restart, delay := d.shouldRestart(c)
+	if c.HostConfig.AutoRemove && !restart {
+		d.releaseRun(ctx, c) // removal below unmounts the rootfs
+	} else {
+		d.teardown(ctx, c)
+	}
 	if restart {
 		c.State.Status = container.StateRestarting
 	}
@@ -570,9 +574,17 @@ func (d *Daemon) shouldRestart(c *Container) (bool, time.Duration) {
 // teardown releases what a run holds: runtime state, rootfs mount, netns.
 // It keeps the writable snapshot and the record. c.mu is held.
 func (d *Daemon) teardown(ctx context.Context, c *Container) {
+	d.releaseRun(ctx, c)
+	_ = snapshot.UnmountAll(d.rootfsDir(c.ID))
+}
+
+// releaseRun is teardown but for the rootfs mount, which removal unmounts
+// only once the container is gone for clients: unmounting overlayfs syncs
+// the whole upper filesystem, milliseconds here and far more while others
+// write, and a `run --rm` client need not wait for it. c.mu is held.
+func (d *Daemon) releaseRun(ctx context.Context, c *Container) {
 	d.stopHealth(c)
 	_ = d.forceDelete(ctx, c)
-	_ = snapshot.UnmountAll(d.rootfsDir(c.ID))
 	d.unmountVolumes(ctx, c)
 	d.releaseNetworks(ctx, c)
 	_ = network.RemoveNamespace(d.netnsPath(c.ID))
@@ -843,9 +855,10 @@ func (d *Daemon) ContainerRemove(ctx context.Context, id string, opts backend.Re
 	}
 	c.State.Status = container.StateRemoving
 	closeAttachWaiters(c)
-	d.teardown(ctx, c)
-	// Order: record first, then data. A crash in between leaves a snapshot
-	// and directories with no record, which restore sweeps.
+	d.releaseRun(ctx, c)
+	// Order: record first, then data (the rootfs mount too). A crash in
+	// between leaves a mount, a snapshot and directories with no record,
+	// which restore sweeps.
 	if err := d.deleteRecord(c.ID); err != nil {
 		c.State.Status = container.StateDead
 		c.mu.Unlock()
@@ -859,6 +872,7 @@ func (d *Daemon) ContainerRemove(ctx context.Context, id string, opts backend.Re
 	// release `wait condition=removed` (what run --rm waits for) before
 	// the data removal below, which only this call still waits for.
 	close(removedCh)
+	_ = snapshot.UnmountAll(d.rootfsDir(c.ID))
 	if err := d.snaps.Remove(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
 		d.log.Warn("remove snapshot", "id", c.ID, "err", err)
 	}
