@@ -48,7 +48,9 @@ func bundle(t *testing.T, tty bool, args ...string) string {
 func start(t *testing.T, c Config) (*Process, func()) {
 	t.Helper()
 	rt := runtimeForTest(t)
-	c.Binary = testutil.Binary(t, "berth-monitor")
+	if c.Binary == "" {
+		c.Binary = testutil.Binary(t, "berth-monitor")
+	}
 	c.Runtime = rt
 	c.RuntimeRoot = t.TempDir()
 	c.StateDir = t.TempDir()
@@ -279,10 +281,30 @@ func TestMonitorCompressesRotatedLogs(t *testing.T) {
 // (blocked SIGCHLD, ignored SIGPIPE/SIGHUP/SIGINT) and anything the way it
 // starts the runtime might add must not reach it.
 func TestMonitorCleanSignalState(t *testing.T) {
+	testCleanSignalState(t, false)
+}
+
+// The same when whoever starts the monitor ignores signals (here a shell
+// ignoring SIGUSR1 and signal 34): ignored dispositions survive exec, so
+// the monitor resets them all for the runtime.
+func TestMonitorCleanSignalStateInherited(t *testing.T) {
+	testCleanSignalState(t, true)
+}
+
+func testCleanSignalState(t *testing.T, inherited bool) {
 	testutil.RequireRoot(t)
 	dir := bundle(t, false, "grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status")
 	logPath := filepath.Join(t.TempDir(), "c-json.log")
-	p, runtimeStart := start(t, Config{ID: "mon-" + filepath.Base(dir), Bundle: dir, LogPath: logPath})
+	cfg := Config{ID: "mon-" + filepath.Base(dir), Bundle: dir, LogPath: logPath}
+	if inherited {
+		wrapper := filepath.Join(t.TempDir(), "ignoring-monitor")
+		script := "#!/bin/sh\ntrap '' USR1 34\nexec " + testutil.Binary(t, "berth-monitor") + " \"$@\"\n"
+		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Binary = wrapper
+	}
+	p, runtimeStart := start(t, cfg)
 	runtimeStart()
 	if err := p.Wait(context.Background()); err != nil {
 		t.Fatal(err)

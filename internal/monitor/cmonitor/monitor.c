@@ -82,6 +82,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -585,8 +586,16 @@ static void read_runtime_error(char *out, size_t n)
  * async-signal-safe functions before execve or _exit. Not posix_spawn:
  * glibc's leaves its internal signal 32 ignored across the exec, and the
  * container would inherit that. The runtime gets a clean signal state: our
- * blocked SIGCHLD and ignored SIGPIPE/SIGHUP/SIGINT are ours, not the
- * container's. */
+ * blocked SIGCHLD and ignored SIGPIPE/SIGHUP/SIGINT, and any signal ignored
+ * by whoever started us, are not the container's. */
+/* A kernel struct sigaction, all zero: SIG_DFL, no flags, empty mask. */
+static const struct {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+} k_sig_dfl;
+
 static pid_t spawn_runtime(char **argv, char **envp, int in, int out, int err)
 {
 	/* statics: what the child reads must not live in registers vfork
@@ -608,9 +617,14 @@ static pid_t spawn_runtime(char **argv, char **envp, int in, int out, int err)
 		int dn = open("/dev/null", O_RDWR | O_CLOEXEC);
 		for (int i = 0; i < 3; i++)
 			dup2(c_fd[i] >= 0 ? c_fd[i] : dn, i);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
+		/* Every disposition back to default, not only the ones we
+		 * changed: an ignored signal survives exec, and whatever
+		 * started us may have ignored some (a CI run once gave a
+		 * container signal 32 ignored). Raw rt_sigaction: glibc
+		 * refuses its internal signals 32 and 33. */
+		for (int s = 1; s <= 64; s++)
+			if (s != SIGKILL && s != SIGSTOP)
+				syscall(SYS_rt_sigaction, s, &k_sig_dfl, NULL, 8);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		execve(opt_runtime, c_argv, c_envp);
