@@ -300,6 +300,7 @@ func (d *Daemon) ContainerLogs(ctx context.Context, id string, opts backend.Logs
 		}
 		// Read the whole history (tail keeps the last N lines).
 		var hist []jsonLogLine
+		var seen logCursor // logfollow.go: what following has passed
 		files := logFiles(logPath)
 		var cur *os.File
 		for i, f := range files {
@@ -312,7 +313,7 @@ func (d *Daemon) ContainerLogs(ctx context.Context, id string, opts backend.Logs
 				line, err := r.ReadBytes('\n')
 				if len(line) > 0 && line[len(line)-1] == '\n' {
 					var l jsonLogLine
-					if json.Unmarshal(line, &l) == nil {
+					if json.Unmarshal(line, &l) == nil && seen.fresh(l.Time) {
 						if tail != 0 {
 							hist = append(hist, l)
 						}
@@ -351,16 +352,31 @@ func (d *Daemon) ContainerLogs(ctx context.Context, id string, opts backend.Logs
 			}
 			return
 		}
-		defer func() { cur.Close() }()
-		d.followLog(ctx, cur, logPath, exitCh, send)
+		d.followLog(ctx, cur, logPath, exitCh, send, &seen)
 	}()
 	return backend.LogStream{TTY: tty, Messages: ch}, nil
 }
 
 // followLog tails the log file until the container exits (then drains what
-// is left), following rotations.
-func (d *Daemon) followLog(ctx context.Context, f *os.File, path string, exitCh <-chan struct{}, send func(jsonLogLine) bool) {
-	r := bufio.NewReaderSize(f, 64*1024)
+// is left), following rotations. The monitor may rotate more than once
+// between two looks (a fast writer, a small max-size, a loaded host): at a
+// rotation the files from the one holding the last line passed are read
+// again and seen drops what was passed already, so no line is lost or
+// repeated.
+func (d *Daemon) followLog(ctx context.Context, f *os.File, path string, exitCh <-chan struct{}, send func(jsonLogLine) bool, seen *logCursor) {
+	var queue []*os.File // to read after f, oldest first
+	defer func() {
+		f.Close()
+		for _, q := range queue {
+			q.Close()
+		}
+	}()
+	r := bufio.NewReaderSize(logReader(f), 64*1024)
+	next := func(nf *os.File) {
+		f.Close()
+		f = nf
+		r.Reset(logReader(f))
+	}
 	var partial []byte
 	exited := false
 	for {
@@ -369,7 +385,7 @@ func (d *Daemon) followLog(ctx context.Context, f *os.File, path string, exitCh 
 			partial = append(partial, line...)
 			if partial[len(partial)-1] == '\n' {
 				var l jsonLogLine
-				if json.Unmarshal(partial, &l) == nil && !send(l) {
+				if json.Unmarshal(partial, &l) == nil && seen.fresh(l.Time) && !send(l) {
 					return
 				}
 				partial = partial[:0]
@@ -378,14 +394,21 @@ func (d *Daemon) followLog(ctx context.Context, f *os.File, path string, exitCh 
 		if err == nil {
 			continue
 		}
-		// At EOF: rotated? Then continue with the new file.
+		if len(queue) > 0 {
+			next(queue[0])
+			queue = queue[1:]
+			partial = partial[:0]
+			continue
+		}
+		// At EOF of the live file: rotated? Then read again from the
+		// rotated file that holds the last line passed.
 		if st, serr := os.Stat(path); serr == nil {
 			if fst, ferr := f.Stat(); ferr == nil && !os.SameFile(st, fst) {
-				nf, oerr := os.Open(path)
-				if oerr == nil {
-					f.Close()
-					f = nf
-					r.Reset(f)
+				if files := catchUpFiles(path, seen); len(files) > 0 {
+					next(files[0])
+					queue = files[1:]
+					partial = partial[:0]
+					seen.again()
 					continue
 				}
 			}
