@@ -10,34 +10,41 @@ import (
 // logCursor is how far `logs -f` has passed through a container's log, by
 // line timestamp: the monitor stamps lines in order, several lines of one
 // read with the same time, so the cursor keeps the last time and how many
-// lines with that time were passed. Reading files again from a point before
-// the cursor (again, then fresh per line in order) passes only new lines.
+// lines with that time were passed. After again (files read a second time
+// from a point before the cursor), pass drops lines until it meets the
+// first one after the cursor; otherwise it passes every line, so a clock
+// stepped back loses nothing.
 type logCursor struct {
-	last time.Time
-	n    int // lines passed with time == last
-	seen int // lines with time == last met since again
+	last       time.Time
+	n          int  // lines passed with time == last
+	catchingUp bool // re-reading: drop lines up to the cursor
+	seen       int  // while catching up: lines with time == last met
 }
 
 // again starts a re-read from before the cursor.
-func (c *logCursor) again() { c.seen = 0 }
+func (c *logCursor) again() { c.catchingUp, c.seen = true, 0 }
 
-// fresh reports whether the next line in order, stamped t, is new, and
-// moves the cursor past it.
-func (c *logCursor) fresh(t time.Time) bool {
-	switch {
-	case t.Before(c.last):
-		return false
-	case t.Equal(c.last):
-		c.seen++
-		if c.seen <= c.n {
+// pass reports whether the next line in order, stamped t, is to be passed
+// on, and moves the cursor past it.
+func (c *logCursor) pass(t time.Time) bool {
+	if c.catchingUp {
+		switch {
+		case t.Before(c.last):
 			return false
+		case t.Equal(c.last):
+			c.seen++
+			if c.seen <= c.n {
+				return false
+			}
 		}
-		c.n = c.seen
-		return true
-	default:
-		c.last, c.n, c.seen = t, 1, 1
-		return true
+		c.catchingUp = false
 	}
+	if t.Equal(c.last) {
+		c.n++
+	} else {
+		c.last, c.n = t, 1
+	}
+	return true
 }
 
 // catchUpFiles opens, oldest first, the log files from the newest rotated

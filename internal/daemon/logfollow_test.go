@@ -22,7 +22,7 @@ func TestLogCursor(t *testing.T) {
 	var c logCursor
 	// first pass: the first 5 lines (two of the three stamped t0+2)
 	for i, tm := range ts[:5] {
-		if !c.fresh(tm) {
+		if !c.pass(tm) {
 			t.Fatalf("first pass, line %d not fresh", i)
 		}
 	}
@@ -30,7 +30,7 @@ func TestLogCursor(t *testing.T) {
 	c.again()
 	var got []int
 	for i, tm := range ts {
-		if c.fresh(tm) {
+		if c.pass(tm) {
 			got = append(got, i)
 		}
 	}
@@ -40,8 +40,20 @@ func TestLogCursor(t *testing.T) {
 	// and again, from the middle: nothing new
 	c.again()
 	for i, tm := range ts[3:] {
-		if c.fresh(tm) {
+		if c.pass(tm) {
 			t.Fatalf("second re-read passed line %d", i+3)
+		}
+	}
+}
+
+// TestLogCursorClockBack: outside a re-read every line passes, also when
+// the clock stepped back.
+func TestLogCursorClockBack(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	var c logCursor
+	for i, tm := range []time.Time{t0, t0.Add(5), t0.Add(2), t0.Add(2), t0.Add(1)} {
+		if !c.pass(tm) {
+			t.Fatalf("line %d (clock back) dropped", i)
 		}
 	}
 }

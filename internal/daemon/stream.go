@@ -313,7 +313,7 @@ func (d *Daemon) ContainerLogs(ctx context.Context, id string, opts backend.Logs
 				line, err := r.ReadBytes('\n')
 				if len(line) > 0 && line[len(line)-1] == '\n' {
 					var l jsonLogLine
-					if json.Unmarshal(line, &l) == nil && seen.fresh(l.Time) {
+					if json.Unmarshal(line, &l) == nil && seen.pass(l.Time) {
 						if tail != 0 {
 							hist = append(hist, l)
 						}
@@ -385,7 +385,7 @@ func (d *Daemon) followLog(ctx context.Context, f *os.File, path string, exitCh 
 			partial = append(partial, line...)
 			if partial[len(partial)-1] == '\n' {
 				var l jsonLogLine
-				if json.Unmarshal(partial, &l) == nil && seen.fresh(l.Time) && !send(l) {
+				if json.Unmarshal(partial, &l) == nil && seen.pass(l.Time) && !send(l) {
 					return
 				}
 				partial = partial[:0]
