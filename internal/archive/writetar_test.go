@@ -180,15 +180,16 @@ func gzipModes(t testing.TB, fn func(t testing.TB, mode string)) {
 
 func TestDecompress(t *testing.T) {
 	data := mkTar(t, file("a", strings.Repeat("abc", 100000)))
+	encodings := []struct {
+		name string
+		enc  func([]byte) []byte
+	}{
+		{"plain", func(b []byte) []byte { return b }},
+		{"gzip", gzipBytes},
+		{"zstd", zstdBytes},
+	}
 	gzipModes(t, func(tb testing.TB, mode string) {
-		for _, c := range []struct {
-			name string
-			enc  func([]byte) []byte
-		}{
-			{"plain", func(b []byte) []byte { return b }},
-			{"gzip", gzipBytes},
-			{"zstd", zstdBytes},
-		} {
+		for _, c := range encodings {
 			rc, err := Decompress(bytes.NewReader(c.enc(data)))
 			if err != nil {
 				t.Fatal(err)
@@ -199,14 +200,7 @@ func TestDecompress(t *testing.T) {
 				t.Errorf("%s/%s: %d bytes, err %v", mode, c.name, len(got), err)
 			}
 		}
-		for _, c := range []struct {
-			name string
-			enc  func([]byte) []byte
-		}{
-			{"plain", func(b []byte) []byte { return b }},
-			{"gzip", gzipBytes},
-			{"zstd", zstdBytes},
-		} {
+		for _, c := range encodings {
 			// The digest is of the uncompressed stream, whole at EOF.
 			h := sha256.New()
 			rc, err := DecompressDigest(bytes.NewReader(c.enc(data)), h)
