@@ -17,6 +17,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/testutil"
 )
 
 func gzipBytes(b []byte) []byte {
@@ -191,21 +193,10 @@ func benchDir(b *testing.B) string {
 // 204 MB unpacked), each into its own overlay upper dir, concurrently as a
 // pull does. MB/s are of compressed input.
 func BenchmarkApplyDebian(b *testing.B) {
-	const layout = "/var/lib/berth-bench/images/debian-oci/blobs/sha256/"
-	layers := []string{
-		"44960cdaff32ed3285635d46fabcc053ca0719c0dd738acee740dc063e845de9",
-		"220685b098d8e99870763c7c8ac38473110da329afec3c31311708fbec3493c0",
-		"3d405160b7721e7b1d8f1766b4eddfd7ecfafda23cb716e49199a64992cbd94f",
-	}
-	var blobs [][]byte
+	blobs := testutil.DebianLayers(b)
 	var total int64
-	for _, l := range layers {
-		data, err := os.ReadFile(layout + l)
-		if err != nil {
-			b.Skip("debian layers not present: run shared/peers/make-images.sh: ", err)
-		}
-		blobs = append(blobs, data)
-		total += int64(len(data))
+	for _, l := range blobs {
+		total += int64(len(l))
 	}
 	b.SetBytes(total)
 	base := benchDir(b)
@@ -220,25 +211,31 @@ func BenchmarkApplyDebian(b *testing.B) {
 			dirs = append(dirs, d)
 		}
 		b.StartTimer()
-		var wg sync.WaitGroup
-		errs := make([]error, len(blobs))
-		for j := range blobs {
-			wg.Add(1)
-			go func(j int) {
-				defer wg.Done()
-				rc, err := Decompress(bytes.NewReader(blobs[j]))
-				if err == nil {
-					_, err = Apply(context.Background(), dirs[j], rc, ApplyOptions{Whiteout: Overlay})
-					rc.Close()
-				}
-				errs[j] = err
-			}(j)
-		}
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				b.Fatal(err)
+		applyParallel(b, blobs, dirs)
+	}
+}
+
+// applyParallel unpacks blobs[j] into dirs[j], one goroutine per layer, as
+// a pull does.
+func applyParallel(b *testing.B, blobs [][]byte, dirs []string) {
+	var wg sync.WaitGroup
+	errs := make([]error, len(blobs))
+	for j := range blobs {
+		wg.Add(1)
+		go func(j int) {
+			defer wg.Done()
+			rc, err := Decompress(bytes.NewReader(blobs[j]))
+			if err == nil {
+				_, err = Apply(context.Background(), dirs[j], rc, ApplyOptions{Whiteout: Overlay})
+				rc.Close()
 			}
+			errs[j] = err
+		}(j)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			b.Fatal(err)
 		}
 	}
 }
@@ -250,45 +247,17 @@ func BenchmarkApplyDebian(b *testing.B) {
 // makes unpacking right after a delete cost up to twice the CPU. Reports
 // CPU ms (this process and igzip) per round.
 func BenchmarkApplyDebianFresh(b *testing.B) {
-	const layout = "/var/lib/berth-bench/images/debian-oci/blobs/sha256/"
-	var blobs [][]byte
-	for _, l := range []string{
-		"44960cdaff32ed3285635d46fabcc053ca0719c0dd738acee740dc063e845de9",
-		"220685b098d8e99870763c7c8ac38473110da329afec3c31311708fbec3493c0",
-		"3d405160b7721e7b1d8f1766b4eddfd7ecfafda23cb716e49199a64992cbd94f",
-	} {
-		data, err := os.ReadFile(layout + l)
-		if err != nil {
-			b.Skip("debian layers not present: run shared/peers/make-images.sh: ", err)
-		}
-		blobs = append(blobs, data)
-	}
+	blobs := testutil.DebianLayers(b)
 	base := benchDir(b)
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		var wg sync.WaitGroup
-		errs := make([]error, len(blobs))
+		dirs := make([]string, len(blobs))
 		for j := range blobs {
-			d := filepath.Join(base, strconv.Itoa(i)+"-"+strconv.Itoa(j))
-			os.Mkdir(d, 0o755)
-			wg.Add(1)
-			go func(j int) {
-				defer wg.Done()
-				rc, err := Decompress(bytes.NewReader(blobs[j]))
-				if err == nil {
-					_, err = Apply(context.Background(), d, rc, ApplyOptions{Whiteout: Overlay})
-					rc.Close()
-				}
-				errs[j] = err
-			}(j)
+			dirs[j] = filepath.Join(base, strconv.Itoa(i)+"-"+strconv.Itoa(j))
+			os.Mkdir(dirs[j], 0o755)
 		}
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
+		applyParallel(b, blobs, dirs)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -12,28 +11,10 @@ import (
 
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/snapshot"
+	"github.com/berth-dev/berth/internal/testutil"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 )
-
-// debianLayers are the gzip layers of the debian:bookworm OCI layout built
-// by shared/peers/make-images.sh (95 MB compressed, 204 MB unpacked).
-func debianLayers(b *testing.B) [][]byte {
-	const layout = "/var/lib/berth-bench/images/debian-oci/blobs/sha256/"
-	var blobs [][]byte
-	for _, l := range []string{
-		"44960cdaff32ed3285635d46fabcc053ca0719c0dd738acee740dc063e845de9",
-		"220685b098d8e99870763c7c8ac38473110da329afec3c31311708fbec3493c0",
-		"3d405160b7721e7b1d8f1766b4eddfd7ecfafda23cb716e49199a64992cbd94f",
-	} {
-		data, err := os.ReadFile(layout + l)
-		if err != nil {
-			b.Skip("debian layers not present (run shared/peers/make-images.sh): ", err)
-		}
-		blobs = append(blobs, data)
-	}
-	return blobs
-}
 
 // BenchmarkUnpackDebian is the unpack half of a pull: for each layer
 // Prepare, Decompress+Apply into ApplyTarget, Commit; one syncfs at the end.
@@ -44,7 +25,7 @@ func BenchmarkUnpackDebian(b *testing.B) {
 		open func(string, *bolt.DB) (snapshot.Snapshotter, error)
 	}{{"overlay", snapshot.NewOverlay}, {"native", snapshot.NewNative}} {
 		b.Run(impl.name, func(b *testing.B) {
-			blobs := debianLayers(b)
+			blobs := testutil.DebianLayers(b)
 			var total int64
 			for _, bl := range blobs {
 				total += int64(len(bl))
@@ -130,7 +111,7 @@ func cpuTime() int64 {
 // overlay snapshots and chains them with CommitOnto (what a pull can do
 // with Rebaser), then one syncfs.
 func BenchmarkUnpackDebianParallel(b *testing.B) {
-	blobs := debianLayers(b)
+	blobs := testutil.DebianLayers(b)
 	var total int64
 	for _, bl := range blobs {
 		total += int64(len(bl))

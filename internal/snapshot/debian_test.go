@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/snapshot"
+	"github.com/berth-dev/berth/internal/testutil"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 )
@@ -26,12 +27,6 @@ func TestDebianMatchesRootfs(t *testing.T) {
 	}
 	if testing.Short() {
 		t.Skip("slow (unpacks 204 MB twice): not in -short")
-	}
-	layout := "/var/lib/berth-bench/images/debian-oci/blobs/sha256/"
-	layers := []string{
-		"44960cdaff32ed3285635d46fabcc053ca0719c0dd738acee740dc063e845de9",
-		"220685b098d8e99870763c7c8ac38473110da329afec3c31311708fbec3493c0",
-		"3d405160b7721e7b1d8f1766b4eddfd7ecfafda23cb716e49199a64992cbd94f",
 	}
 	if _, err := os.Stat(rootfs); err != nil {
 		t.Skip("debian test image not built (shared/peers/make-images.sh): ", err)
@@ -53,11 +48,7 @@ func TestDebianMatchesRootfs(t *testing.T) {
 				t.Fatal(err)
 			}
 			parent := ""
-			for i, l := range layers {
-				blob, err := os.ReadFile(layout + l)
-				if err != nil {
-					t.Skip("debian layers missing: ", err)
-				}
+			for i, blob := range testutil.DebianLayers(t) {
 				key := fmt.Sprintf("x%d", i)
 				m, err := sn.Prepare(ctx, key, parent, nil)
 				if err != nil {

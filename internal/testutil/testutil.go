@@ -134,3 +134,24 @@ func splitLines(s string) []string {
 	}
 	return out
 }
+
+// DebianLayers are the gzip layers, base first, of the debian:bookworm OCI
+// layout that shared/peers/make-images.sh builds (95 MB compressed, 204 MB
+// unpacked); the test or benchmark skips when they are absent.
+func DebianLayers(tb testing.TB) [][]byte {
+	tb.Helper()
+	const layout = "/var/lib/berth-bench/images/debian-oci/blobs/sha256/"
+	var blobs [][]byte
+	for _, l := range []string{
+		"44960cdaff32ed3285635d46fabcc053ca0719c0dd738acee740dc063e845de9",
+		"220685b098d8e99870763c7c8ac38473110da329afec3c31311708fbec3493c0",
+		"3d405160b7721e7b1d8f1766b4eddfd7ecfafda23cb716e49199a64992cbd94f",
+	} {
+		data, err := os.ReadFile(layout + l)
+		if err != nil {
+			tb.Skip("debian layers not present (run shared/peers/make-images.sh): ", err)
+		}
+		blobs = append(blobs, data)
+	}
+	return blobs
+}
