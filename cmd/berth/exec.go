@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 const daemonName = "berthd"
@@ -32,5 +31,3 @@ func daemonBinary() (string, error) {
 	}
 	return "", errors.New("the daemon binary " + daemonName + " is not installed beside berth (" + strings.Join(dirs, ", ") + ") nor in PATH")
 }
-
-func execve(path string, argv, env []string) error { return syscall.Exec(path, argv, env) }

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"syscall"
 
 	"github.com/berth-dev/berth/internal/cli"
 )
@@ -25,7 +26,7 @@ func execDaemon(args []string) int {
 		fmt.Fprintln(os.Stderr, "berth daemon:", err)
 		return 1
 	}
-	err = execve(path, append([]string{path}, args...), os.Environ())
+	err = syscall.Exec(path, append([]string{path}, args...), os.Environ())
 	fmt.Fprintf(os.Stderr, "berth daemon: exec %s: %v\n", path, err)
 	return 1
 }
