@@ -327,7 +327,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 	if _, err := os.Stat(filepath.Join(d.runtimeRoot(), c.ID)); err == nil {
 		_ = d.forceDelete(ctx, c)
 	}
-	proc, err := monitor.Start(ctx, monitor.Config{
+	proc, err := d.createTask(ctx, c, monitor.Config{
 		Binary:      d.monitorPath,
 		ID:          c.ID,
 		Bundle:      d.bundleDir(c.ID),
@@ -389,7 +389,7 @@ func (d *Daemon) runtimeOf(c *Container) (ociRuntime, error) {
 	if name == "" {
 		name = d.cfg.DefaultRuntime
 	}
-	if _, custom := d.cfg.Runtimes[name]; !custom && (name == "berth" || name == "berth-runtime") {
+	if d.ownRuntime(name) {
 		return &bruntime.Runtime{Root: d.runtimeRoot()}, nil
 	}
 	path, args, err := d.runtimeFor(name)

@@ -50,6 +50,11 @@ type Config struct {
 	Terminal    bool
 	Stdin       bool // keep stdin open (docker run -i)
 	StdinOnce   bool // close stdin when the first attached writer closes
+	// Fork starts the monitor in fork mode: Start returns at once, and
+	// the caller creates the container with berth's runtime in-process,
+	// having the monitor fork the init (Process.Fork), then reports the
+	// outcome (Process.Created or Process.Abort). Runtime is then unused.
+	Fork bool
 }
 
 // Process is a running monitor.
@@ -59,6 +64,7 @@ type Process struct {
 	StateDir string
 	cmd      *exec.Cmd
 	waitErr  chan error
+	sock     int // fork mode: our end of the SEQPACKET socket, -1 after Created/Abort
 }
 
 // Start spawns a monitor, which creates the container through the runtime.
@@ -71,7 +77,12 @@ func Start(ctx context.Context, c Config) (*Process, error) {
 	for _, f := range []string{"exit", "pid"} {
 		os.Remove(filepath.Join(c.StateDir, f))
 	}
-	args := []string{"-i", c.ID, "-b", c.Bundle, "-s", c.StateDir, "-r", c.Runtime, "-y", "3"}
+	args := []string{"-i", c.ID, "-b", c.Bundle, "-s", c.StateDir, "-y", "3"}
+	if c.Fork {
+		args = append(args, "-F")
+	} else {
+		args = append(args, "-r", c.Runtime)
+	}
 	if c.RuntimeRoot != "" {
 		args = append(args, "-R", c.RuntimeRoot)
 	}
@@ -96,22 +107,18 @@ func Start(ctx context.Context, c Config) (*Process, error) {
 	if c.StdinOnce {
 		args = append(args, "-O")
 	}
+	if c.Fork {
+		return startForkMode(c, args)
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	// Not exec.CommandContext: the monitor must outlive the request, and the daemon.
-	cmd := exec.Command(c.Binary, args...)
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("start monitor: %w", err)
+	p, err := startMonitor(c, args, w)
+	if err != nil {
+		return nil, err
 	}
-	w.Close()
-	p := &Process{Pid: cmd.Process.Pid, StateDir: c.StateDir, cmd: cmd, waitErr: make(chan error, 1)}
-	go func() { p.waitErr <- cmd.Wait() }()
 
 	type result struct {
 		line string
@@ -126,7 +133,7 @@ func Start(ctx context.Context, c Config) (*Process, error) {
 	select {
 	case res = <-done:
 	case <-ctx.Done():
-		_ = cmd.Process.Kill()
+		_ = p.cmd.Process.Kill()
 		return nil, ctx.Err()
 	}
 	line := strings.TrimSpace(res.line)
@@ -144,6 +151,22 @@ func Start(ctx context.Context, c Config) (*Process, error) {
 		werr := <-p.waitErr
 		return nil, fmt.Errorf("monitor exited before creating the container: %v", werr)
 	}
+}
+
+// startMonitor starts the monitor with sync as its fd 3.
+func startMonitor(c Config, args []string, sync *os.File) (*Process, error) {
+	// Not exec.CommandContext: the monitor must outlive the request, and the daemon.
+	cmd := exec.Command(c.Binary, args...)
+	cmd.ExtraFiles = []*os.File{sync}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err := cmd.Start()
+	sync.Close()
+	if err != nil {
+		return nil, fmt.Errorf("start monitor: %w", err)
+	}
+	p := &Process{Pid: cmd.Process.Pid, StateDir: c.StateDir, cmd: cmd, waitErr: make(chan error, 1), sock: -1}
+	go func() { p.waitErr <- cmd.Wait() }()
+	return p, nil
 }
 
 // Wait blocks until the monitor has exited (and so the container has exited
@@ -176,7 +199,7 @@ func Find(stateDir string) (*Process, bool) {
 	if err != nil || strings.TrimSpace(string(comm)) != "berth-monitor" {
 		return nil, false
 	}
-	p := &Process{Pid: pid, StateDir: stateDir}
+	p := &Process{Pid: pid, StateDir: stateDir, sock: -1}
 	if b, err := os.ReadFile(filepath.Join(stateDir, "pid")); err == nil {
 		p.InitPid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}

@@ -24,14 +24,17 @@ import (
 
 func exeMode() string { return os.Getenv("BERTH_EXE_PROTECT") }
 
-func protectedExe() (*os.File, error) {
+func protectedExe(path string) (*os.File, error) {
+	if path == "" {
+		path = "/proc/self/exe"
+	}
 	var fd int
 	var err error
 	if exeMode() != "memfd" {
-		fd, err = roCloneExe()
+		fd, err = roCloneExe(path)
 	}
 	if exeMode() == "memfd" || err != nil {
-		if fd, err = memfdExe(); err != nil {
+		if fd, err = memfdExe(path); err != nil {
 			return nil, err
 		}
 	}
@@ -43,8 +46,8 @@ func protectedExe() (*os.File, error) {
 	return os.NewFile(uintptr(hi), "berth-runtime-exe"), nil
 }
 
-func roCloneExe() (int, error) {
-	tree, err := unix.OpenTree(unix.AT_FDCWD, "/proc/self/exe", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+func roCloneExe(path string) (int, error) {
+	tree, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 	if err != nil {
 		return -1, err
 	}
@@ -56,8 +59,8 @@ func roCloneExe() (int, error) {
 	return tree, nil
 }
 
-func memfdExe() (int, error) {
-	src, err := unix.Open("/proc/self/exe", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+func memfdExe(path string) (int, error) {
+	src, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
 	}

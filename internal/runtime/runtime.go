@@ -43,6 +43,11 @@ type Runtime struct {
 	// SeccompCacheDir keeps compiled seccomp programs across processes
 	// (default <Root>/.seccomp).
 	SeccompCacheDir string
+	// Exe is the binary a container init runs (its read-only clone, see
+	// exe.go): one that links this package, so that its nsexec.c
+	// constructor takes over. Default /proc/self/exe; a caller that is not
+	// itself berth-runtime (the daemon) names berth-runtime here.
+	Exe string
 }
 
 func (r *Runtime) root() string {
@@ -69,6 +74,15 @@ type CreateOpts struct {
 	ExtraFiles []*os.File
 	// Stdio of the container (without a terminal); nil means /dev/null.
 	Stdin, Stdout, Stderr *os.File
+	// Fork, when set, starts the init in place of a fork of this process,
+	// and the init's stdio is the forker's (Stdin, Stdout and Stderr are
+	// then unused). The daemon has the container's monitor fork it, so
+	// that the init is the monitor's child with no runtime process in
+	// between. exe is an fd of the binary to execute (as /proc/self/fd/N),
+	// files become the child's fds 3, 4, …, and cloneFlags go to its
+	// clone. It returns the child's pid; the child is not the caller's to
+	// wait for.
+	Fork func(exe int, argv, env []string, files []int, cloneFlags uintptr) (int, error)
 }
 
 // Container is what List returns.

@@ -73,12 +73,16 @@ type spawnOpts struct {
 	// plan, when set, builds the C init's plan (plan.go) for the spawned
 	// child pid; the Go init is then never started and gets no CONFIG.
 	plan func(pid, stateDirFd int) ([]byte, error)
+	exe  string // the binary to run (Runtime.Exe)
+	// fork replaces our own fork (CreateOpts.Fork); stdin, stdout and
+	// stderr are then the forker's.
+	fork func(exe int, argv, env []string, files []int, cloneFlags uintptr) (int, error)
 }
 
 // spawn starts a protected copy of this binary as a container init and
 // walks it through the protocol of nsexec.c and msg.go up to READY.
 func spawn(ctx context.Context, so *spawnOpts) (p *initProcess, err error) {
-	exe, err := protectedExe()
+	exe, err := protectedExe(so.exe)
 	if err != nil {
 		return nil, err
 	}
@@ -137,13 +141,24 @@ func spawn(ctx context.Context, so *spawnOpts) (p *initProcess, err error) {
 		env = append(env, unshareEnv+"="+strconv.FormatUint(uint64(u), 10))
 		early &= unix.CLONE_NEWPID
 	}
-	pid, err := syscall.ForkExec(fdPath(int(exe.Fd())), []string{"berth-runtime", "init"}, &syscall.ProcAttr{
-		// The Go init lives for milliseconds: no GC, one P (fewer threads
-		// to start and to signal). Its environment is replaced at execve.
-		Env:   env,
-		Files: attrFiles,
-		Sys:   &syscall.SysProcAttr{Cloneflags: early},
-	})
+	argv := []string{"berth-runtime", "init"}
+	var pid int
+	if so.fork != nil {
+		fds := make([]int, 0, len(files))
+		for _, f := range files {
+			fds = append(fds, int(f.Fd()))
+		}
+		pid, err = so.fork(int(exe.Fd()), argv, env, fds, early)
+	} else {
+		pid, err = syscall.ForkExec(fdPath(int(exe.Fd())), argv, &syscall.ProcAttr{
+			// The Go init lives for milliseconds: no GC, one P (fewer
+			// threads to start and to signal). Its environment is
+			// replaced at execve.
+			Env:   env,
+			Files: attrFiles,
+			Sys:   &syscall.SysProcAttr{Cloneflags: early},
+		})
+	}
 	child.Close()
 	if err != nil {
 		return nil, fmt.Errorf("start container init: %w", err)
@@ -358,6 +373,7 @@ func (r *Runtime) spawnInit(ctx context.Context, st *containerState, spec *specs
 		},
 		extra: o.ExtraFiles, stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr,
 		cg: cg, resources: withDefaultDevices(spec), oomScoreAdj: spec.Process.OOMScoreAdj,
+		exe: r.Exe, fork: o.Fork,
 	}
 	if spec.Process.Terminal {
 		// the pty replaces stdio; keeping the caller's would hold its

@@ -12,12 +12,14 @@
  * Usage (all paths absolute; the daemon builds the command line):
  *   berth-monitor -i ID -b BUNDLE -s STATEDIR -r RUNTIME [-R RUNTIME_ROOT]
  *                 [-l LOGFILE] [-m MAX_SIZE] [-n MAX_FILES] [-z] [-t] [-I] [-O]
- *                 [-y SYNC_FD]
+ *                 [-y SYNC_FD] [-F]
  *   -z  gzip rotated log files (docker's compress=true), see below
  *   -t  the container has a terminal (pty through --console-socket)
  *   -I  keep the container's stdin open (docker run -i)
  *   -O  stdin once: close the container's stdin when the first attached
  *       client that writes stdin closes it (docker's StdinOnce)
+ *   -F  fork for the daemon instead of running `RUNTIME create` (see
+ *       "Fork mode" below); -r is then unused
  *
  * Files in STATEDIR (owned by this process while it runs):
  *   monitor.pid   our pid, written before anything else
@@ -31,6 +33,22 @@
  * Sync with the daemon (SYNC_FD, one line, then closed):
  *   "ok PID\n"            created; the init waits for `runtime start`
  *   "err MESSAGE\n"       creation failed; the monitor exits 1
+ *
+ * Fork mode (-F): the daemon runs berth's runtime in-process and the monitor
+ * only forks the container's init for it, so that the init is our child
+ * without a runtime process started per container. SYNC_FD is then a
+ * SOCK_SEQPACKET socket, one message per packet:
+ *   daemon -> monitor  'F' flags(u64) argc(u32) envc(u32) argv\0… env\0…
+ *                      with SCM_RIGHTS [exe, fd3, fd4, …]: clone(flags) a
+ *                      child with our stdio pipes (or /dev/null with -t) as
+ *                      0-2 and the fds as 3, 4, …, which execs
+ *                      /proc/self/fd/<exe>
+ *   monitor -> daemon  'P' PID (decimal)   the child runs (exec succeeded)
+ *                      'X' MESSAGE         clone or exec failed
+ *   daemon -> monitor  'C' with SCM_RIGHTS [pty master]   (-t only)
+ *                      'O' PID             created; PID is the init
+ *                      'E' MESSAGE         creation failed: exit 1
+ *   No "ok" line follows; EOF before 'O' counts as 'E'.
  *
  * Attach protocol (attach.sock, SOCK_STREAM):
  *   client -> monitor   1 byte of flags: 1 = stdin, 2 = stdout, 4 = stderr,
@@ -113,7 +131,7 @@ static int opt_max_files = 1;
 static int opt_compress;
 static pid_t compress_pid = -1;          /* the gzip child, -1 when none */
 static char compress_src[PATH_MAX];      /* the rotated file it compresses */
-static int opt_tty, opt_stdin, opt_stdin_once;
+static int opt_tty, opt_stdin, opt_stdin_once, opt_fork;
 static int sync_fd = -1;
 
 static int log_fd = -1;
@@ -596,6 +614,46 @@ static const struct {
 	uint64_t mask;
 } k_sig_dfl;
 
+/* reset_signals gives a child about to exec a clean signal state: every
+ * disposition back to default, not only the ones we changed (an ignored
+ * signal survives exec, and whatever started us may have ignored some: a CI
+ * run once gave a container signal 32 ignored), nothing blocked. Raw
+ * rt_sigaction: glibc refuses its internal signals 32 and 33. */
+static void reset_signals(void)
+{
+	sigset_t none;
+	for (int s = 1; s <= 64; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			syscall(SYS_rt_sigaction, s, &k_sig_dfl, NULL, 8);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* stdio_pipes makes the container's stdio pipes (none with a terminal). */
+static void stdio_pipes(int in[2], int out[2], int err[2])
+{
+	if (opt_tty)
+		return;
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+		die("pipe: %s", strerror(errno));
+	if (opt_stdin && pipe2(in, O_CLOEXEC) < 0)
+		die("pipe: %s", strerror(errno));
+}
+
+/* keep_our_ends closes the container's ends of the pipes once it has them. */
+static void keep_our_ends(int in[2], int out[2], int err[2])
+{
+	if (in[0] >= 0)
+		close(in[0]);
+	if (out[1] >= 0)
+		close(out[1]);
+	if (err[1] >= 0)
+		close(err[1]);
+	stdin_w = in[1];
+	out_r = out[0];
+	err_r = err[0];
+}
+
 static pid_t spawn_runtime(char **argv, char **envp, int in, int out, int err)
 {
 	/* statics: what the child reads must not live in registers vfork
@@ -613,20 +671,10 @@ static pid_t spawn_runtime(char **argv, char **envp, int in, int out, int err)
 	if (pid < 0)
 		die("vfork: %s", strerror(errno));
 	if (pid == 0) {
-		sigset_t none;
 		int dn = open("/dev/null", O_RDWR | O_CLOEXEC);
 		for (int i = 0; i < 3; i++)
 			dup2(c_fd[i] >= 0 ? c_fd[i] : dn, i);
-		/* Every disposition back to default, not only the ones we
-		 * changed: an ignored signal survives exec, and whatever
-		 * started us may have ignored some (a CI run once gave a
-		 * container signal 32 ignored). Raw rt_sigaction: glibc
-		 * refuses its internal signals 32 and 33. */
-		for (int s = 1; s <= 64; s++)
-			if (s != SIGKILL && s != SIGSTOP)
-				syscall(SYS_rt_sigaction, s, &k_sig_dfl, NULL, 8);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		reset_signals();
 		execve(opt_runtime, c_argv, c_envp);
 		exec_errno = errno;
 		_exit(127);
@@ -648,14 +696,9 @@ static void create_container(void)
 	char console_path[64];
 	snprintf(console_path, sizeof(console_path), "/proc/%d/cwd/console.sock", getpid());
 
-	if (opt_tty) {
+	if (opt_tty)
 		console_l = unix_listen("console.sock");
-	} else {
-		if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
-			die("pipe: %s", strerror(errno));
-		if (opt_stdin && pipe2(in, O_CLOEXEC) < 0)
-			die("pipe: %s", strerror(errno));
-	}
+	stdio_pipes(in, out, err);
 
 	char *argv[24];
 	int a = 0;
@@ -696,15 +739,7 @@ static void create_container(void)
 
 	pid_t pid = spawn_runtime(argv, envp, in[0], out[1], err[1]);
 	free(envp);
-	if (in[0] >= 0)
-		close(in[0]);
-	if (out[1] >= 0)
-		close(out[1]);
-	if (err[1] >= 0)
-		close(err[1]);
-	stdin_w = in[1];
-	out_r = out[0];
-	err_r = err[0];
+	keep_our_ends(in, out, err);
 
 	if (opt_tty) {
 		/* Wait for the pty master, or for the runtime to fail. */
@@ -752,6 +787,192 @@ static void create_container(void)
 		die("bad pid file");
 }
 
+/* Fork mode: see the top of the file. */
+#define FORK_MAX_FDS 32
+#define FORK_MSG_MAX 65536
+
+static ssize_t recv_packet(char *buf, size_t n, int *fds, int *nfds)
+{
+	struct iovec iov = {.iov_base = buf, .iov_len = n};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * FORK_MAX_FDS)];
+	} u;
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	ssize_t r;
+	while ((r = recvmsg(sync_fd, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	*nfds = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		memcpy(fds + *nfds, CMSG_DATA(c), sizeof(int) * (size_t)k);
+		*nfds += k;
+	}
+	if (r >= 0 && (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return r;
+}
+
+static void send_reply(char type, const char *text)
+{
+	char buf[1024];
+	int n = snprintf(buf, sizeof(buf), "%c%s", type, text);
+	if (n > (int)sizeof(buf) - 1)
+		n = (int)sizeof(buf) - 1;
+	while (send(sync_fd, buf, (size_t)n, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+}
+
+/* fork_child clones the init as the daemon asked ('F' message) and returns
+ * its pid once it has exec'd, or -1 after replying 'X'. */
+static pid_t fork_child(const char *msg, size_t len, int *fds, int nfds, int in, int out, int err)
+{
+	static char *argv[256], *envp[256];
+	uint64_t flags;
+	uint32_t argc, envc;
+	if (len < 1 + 8 + 4 + 4 || nfds < 1) {
+		send_reply('X', "bad fork request");
+		return -1;
+	}
+	memcpy(&flags, msg + 1, 8);
+	memcpy(&argc, msg + 9, 4);
+	memcpy(&envc, msg + 13, 4);
+	if (argc < 1 || argc > 255 || envc > 255) {
+		send_reply('X', "bad fork request");
+		return -1;
+	}
+	const char *p = msg + 17, *end = msg + len;
+	for (uint32_t i = 0; i < argc + envc; i++) {
+		const char *z = memchr(p, 0, (size_t)(end - p));
+		if (!z) {
+			send_reply('X', "bad fork request");
+			return -1;
+		}
+		if (i < argc)
+			argv[i] = (char *)p;
+		else
+			envp[i - argc] = (char *)p;
+		p = z + 1;
+	}
+	argv[argc] = NULL;
+	envp[envc] = NULL;
+
+	/* The child reports a failed exec through a close-on-exec pipe: EOF
+	 * means it exec'd. */
+	int ep[2];
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		send_reply('X', strerror(errno));
+		return -1;
+	}
+	char exe_path[64];
+	pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), NULL, NULL, NULL, NULL);
+	if (pid == 0) {
+		int dn = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int io[3] = {in >= 0 ? in : dn, out >= 0 ? out : dn, err >= 0 ? err : dn};
+		/* Lift everything above the targets 0 .. nfds+1 first. */
+		int hi[FORK_MAX_FDS + 3];
+		for (int i = 0; i < 3; i++)
+			hi[i] = fcntl(io[i], F_DUPFD_CLOEXEC, nfds + 3);
+		for (int i = 0; i < nfds; i++)
+			hi[3 + i] = fcntl(fds[i], F_DUPFD_CLOEXEC, nfds + 3);
+		for (int i = 0; i < 3; i++)
+			dup2(hi[i], i);
+		for (int i = 1; i < nfds; i++)
+			dup2(hi[3 + i], 3 + i - 1);
+		snprintf(exe_path, sizeof(exe_path), "/proc/self/fd/%d", hi[3]);
+		reset_signals();
+		execve(exe_path, argv, envp);
+		int e = errno;
+		(void)!write(ep[1], &e, sizeof(e));
+		_exit(127);
+	}
+	int e = errno;
+	close(ep[1]);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (pid < 0) {
+		close(ep[0]);
+		send_reply('X', strerror(e));
+		return -1;
+	}
+	ssize_t r;
+	while ((r = read(ep[0], &e, sizeof(e))) < 0 && errno == EINTR)
+		;
+	close(ep[0]);
+	if (r == sizeof(e)) {
+		int st;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		char m[256];
+		snprintf(m, sizeof(m), "exec container init: %s", strerror(e));
+		send_reply('X', m);
+		return -1;
+	}
+	char num[32];
+	snprintf(num, sizeof(num), "%d", pid);
+	send_reply('P', num);
+	return pid;
+}
+
+/* fork_container serves the daemon's fork-mode requests until it says the
+ * container is created ('O') or failed. */
+static void fork_container(void)
+{
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+	stdio_pipes(in, out, err);
+	static char msg[FORK_MSG_MAX];
+	int fds[FORK_MAX_FDS];
+	int forked = 0;
+	for (;;) {
+		int nfds;
+		ssize_t n = recv_packet(msg, sizeof(msg) - 1, fds, &nfds);
+		if (n <= 0)
+			die("daemon went away during create: %s", n < 0 ? strerror(errno) : "EOF");
+		msg[n] = 0;
+		switch (msg[0]) {
+		case 'F':
+			if (forked) {
+				for (int i = 0; i < nfds; i++)
+					close(fds[i]);
+				send_reply('X', "init already forked");
+				break;
+			}
+			if (fork_child(msg, (size_t)n, fds, nfds, in[0], out[1], err[1]) > 0)
+				forked = 1;
+			break;
+		case 'C':
+			if (nfds < 1 || !opt_tty)
+				die("bad console message");
+			pty_master = fds[0];
+			for (int i = 1; i < nfds; i++)
+				close(fds[i]);
+			break;
+		case 'O':
+			container_pid = (pid_t)atoi(msg + 1);
+			if (container_pid <= 0)
+				die("bad pid from the daemon");
+			goto created;
+		default:
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
+			die("%s", msg[0] == 'E' ? msg + 1 : "bad message from the daemon");
+		}
+	}
+created:
+	keep_our_ends(in, out, err);
+	if (opt_tty) {
+		if (pty_master < 0)
+			die("did not receive the terminal from the daemon");
+		stdin_w = opt_stdin ? pty_master : -1;
+	}
+	close(sync_fd);
+	sync_fd = -1;
+}
+
 static void reap(void)
 {
 	int st;
@@ -772,7 +993,7 @@ static void reap(void)
 int main(int argc, char **argv)
 {
 	int c;
-	while ((c = getopt(argc, argv, "i:b:s:r:R:l:m:n:ztIOy:")) != -1) {
+	while ((c = getopt(argc, argv, "i:b:s:r:R:l:m:n:ztIOy:F")) != -1) {
 		switch (c) {
 		case 'i': opt_id = optarg; break;
 		case 'b': opt_bundle = optarg; break;
@@ -787,11 +1008,16 @@ int main(int argc, char **argv)
 		case 'I': opt_stdin = 1; break;
 		case 'O': opt_stdin_once = 1; break;
 		case 'y': sync_fd = atoi(optarg); break;
+		case 'F': opt_fork = 1; break;
 		default: fprintf(stderr, "berth-monitor: bad usage\n"); return 2;
 		}
 	}
-	if (!opt_id || !opt_bundle || !opt_state || !opt_runtime) {
-		fprintf(stderr, "berth-monitor: -i, -b, -s and -r are required\n");
+	if (!opt_id || !opt_bundle || !opt_state || (!opt_runtime && !opt_fork)) {
+		fprintf(stderr, "berth-monitor: -i, -b, -s and -r (or -F) are required\n");
+		return 2;
+	}
+	if (opt_fork && sync_fd < 0) {
+		fprintf(stderr, "berth-monitor: -F needs -y\n");
 		return 2;
 	}
 	if (sync_fd >= 0)
@@ -831,7 +1057,10 @@ int main(int argc, char **argv)
 		die("mkfifo %s: %s", ctl, strerror(errno));
 	int ctl_fd = open(ctl, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 
-	create_container();
+	if (opt_fork)
+		fork_container();
+	else
+		create_container();
 	if (sync_fd >= 0) {
 		dprintf(sync_fd, "ok %d\n", container_pid);
 		close(sync_fd);
