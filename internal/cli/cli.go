@@ -1,6 +1,7 @@
 // Package cli is berth's docker-compatible command line. It talks to the
-// daemon only through the Docker Engine API (github.com/moby/moby/client), so
-// it works against dockerd too, and the real docker CLI works against berth.
+// daemon only through the Docker Engine API (its own small client in
+// ./client), so it works against dockerd too, and the real docker CLI works
+// against berth.
 //
 // Startup is kept cheap: nothing touches the network or the config file
 // until a command actually needs it (see (*CLI).Client and (*CLI).config).
@@ -17,7 +18,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/moby/moby/client"
+	"github.com/berth-dev/berth/internal/cli/client"
 	"github.com/moby/term"
 	"github.com/spf13/cobra"
 )

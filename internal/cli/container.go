@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/cli/client"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
-	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/moby/moby/client"
+	"github.com/berth-dev/berth/internal/cli/client"
 	"github.com/moby/term"
 	"github.com/spf13/cobra"
 )

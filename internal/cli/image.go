@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/cli/client"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
-	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/jsonmessage"
 	"github.com/moby/term"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/cli/client"
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 

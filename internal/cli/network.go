@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/cli/client"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/volume"
-	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/cli/client"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/berth-dev/berth/internal/cli/client"
 	"github.com/moby/moby/api/pkg/stdcopy"
-	"github.com/moby/moby/client"
 	"github.com/moby/term"
 )
 

@@ -5,9 +5,9 @@ import (
 	"io"
 	"os"
 
+	"github.com/berth-dev/berth/internal/cli/client"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/swarm"
-	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 

@@ -14,10 +14,10 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/berth-dev/berth/internal/cli/client"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/system"
-	"github.com/moby/moby/client"
 	"github.com/moby/term"
 	"github.com/spf13/cobra"
 )
