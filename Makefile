@@ -18,7 +18,7 @@ build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o bin/berth ./cmd/berth
 	$(GO) build $(GOFLAGS_BUILD) -o bin/berthd ./cmd/berthd
 	$(GO) build -trimpath -ldflags '$(LDFLAGS) -extldflags=-static' -o bin/berth-runtime ./cmd/berth-runtime
-	$(CC) -O2 -Wall -Wextra -o bin/berth-monitor internal/monitor/cmonitor/monitor.c
+	$(CC) -O2 -static -Wall -Wextra -o bin/berth-monitor internal/monitor/cmonitor/monitor.c
 	$(CC) -O2 -static -Wall -Wextra -o bin/berth-init internal/monitor/cinit/init.c
 
 # deps installs the build and test dependencies from Debian (root).

@@ -45,15 +45,12 @@ func (d *Daemon) createTask(ctx context.Context, c *Container, mc monitor.Config
 	if mc.Terminal {
 		opts.OnConsole = proc.SendConsole
 	}
-	if err := rt.Create(ctx, c.ID, mc.Bundle, opts); err != nil {
+	pid, err := rt.CreateInit(ctx, c.ID, mc.Bundle, opts)
+	if err != nil {
 		proc.Abort(err.Error())
 		return nil, err
 	}
-	st, err := rt.State(ctx, c.ID)
-	if err == nil {
-		err = proc.Created(st.Pid)
-	}
-	if err != nil {
+	if err := proc.Created(pid); err != nil {
 		_ = rt.Delete(ctx, c.ID, true)
 		proc.Abort(err.Error())
 		return nil, err

@@ -95,46 +95,52 @@ type Container struct {
 
 // Create creates container id from bundle: afterwards its init waits for
 // Start. On error nothing is left behind (state dir, cgroup, processes).
-func (r *Runtime) Create(ctx context.Context, id, bundle string, o *CreateOpts) (err error) {
+func (r *Runtime) Create(ctx context.Context, id, bundle string, o *CreateOpts) error {
+	_, err := r.CreateInit(ctx, id, bundle, o)
+	return err
+}
+
+// CreateInit is Create that also returns the init's host pid.
+func (r *Runtime) CreateInit(ctx context.Context, id, bundle string, o *CreateOpts) (pid int, err error) {
 	if o == nil {
 		o = &CreateOpts{}
 	}
 	if err := validateID(id); err != nil {
-		return err
+		return 0, err
 	}
 	bundle, err = filepath.Abs(bundle)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	spec, raw, hint, err := r.loadSpecCached(bundle)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	rootfs := spec.Root.Path
 	if !filepath.IsAbs(rootfs) {
 		rootfs = filepath.Join(bundle, rootfs)
 	}
 	if st, err := os.Stat(rootfs); err != nil || !st.IsDir() {
-		return fmt.Errorf("config.json: root.path: rootfs %s is not a directory: %w", rootfs, errdefs.ErrInvalidArgument)
+		return 0, fmt.Errorf("config.json: root.path: rootfs %s is not a directory: %w", rootfs, errdefs.ErrInvalidArgument)
 	}
 	if spec.Process.Terminal && o.ConsoleSocket == "" && o.OnConsole == nil {
-		return fmt.Errorf("process.terminal is set: a console socket is needed (--console-socket): %w", errdefs.ErrInvalidArgument)
+		return 0, fmt.Errorf("process.terminal is set: a console socket is needed (--console-socket): %w", errdefs.ErrInvalidArgument)
 	}
 	if !spec.Process.Terminal && o.ConsoleSocket != "" {
-		return fmt.Errorf("--console-socket given but process.terminal is false: %w", errdefs.ErrInvalidArgument)
+		return 0, fmt.Errorf("--console-socket given but process.terminal is false: %w", errdefs.ErrInvalidArgument)
 	}
 	if err := checkRlimits(spec.Process, "process."); err != nil {
-		return err
+		return 0, err
 	}
 	if err := os.MkdirAll(r.root(), 0o711); err != nil {
-		return err
+		return 0, err
 	}
 	dir := r.dir(id)
 	if err := os.Mkdir(dir, 0o711); err != nil {
 		if os.IsExist(err) {
-			return fmt.Errorf("container %s already exists: %w", id, errdefs.ErrAlreadyExists)
+			return 0, fmt.Errorf("container %s already exists: %w", id, errdefs.ErrAlreadyExists)
 		}
-		return err
+		return 0, err
 	}
 	st := &containerState{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(),
@@ -160,43 +166,43 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, o *CreateOpts) 
 	}()
 	unlock, err := r.lock(id)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer unlock()
 	if err := os.WriteFile(filepath.Join(dir, configFile), raw, 0o600); err != nil {
-		return err
+		return 0, err
 	}
 	if err := r.writeState(st); err != nil {
-		return err
+		return 0, err
 	}
 	if err := unix.Mkfifo(filepath.Join(dir, fifoName), 0o600); err != nil {
-		return fmt.Errorf("exec fifo: %w", err)
+		return 0, fmt.Errorf("exec fifo: %w", err)
 	}
 	if uid, gid, ok := rootIDs(spec); ok {
 		// the init opens the fifo as the container's root
 		if err := os.Chown(filepath.Join(dir, fifoName), uid, gid); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	cg, err = cgroups.New(st.CgroupPath)
 	if err != nil {
-		return fmt.Errorf("cgroup %s: %w", st.CgroupPath, err)
+		return 0, fmt.Errorf("cgroup %s: %w", st.CgroupPath, err)
 	}
 	p, err = r.spawnInit(ctx, st, spec, raw, hint, cg, o)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	st.Pid = p.pid
 	st.StartTime = procStartTime(p.pid)
 	if err := r.writeState(st); err != nil {
-		return err
+		return 0, err
 	}
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, p.pid); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return p.pid, nil
 }
 
 // rootIDs returns the host ids of the container's root in a new user

@@ -141,6 +141,21 @@ func spawn(ctx context.Context, so *spawnOpts) (p *initProcess, err error) {
 		env = append(env, unshareEnv+"="+strconv.FormatUint(uint64(u), 10))
 		early &= unix.CLONE_NEWPID
 	}
+	// The cgroup and its limits are made before the child exists: the
+	// limits hold from its first instruction, and this work overlaps the
+	// start of the monitor that forks it (CreateOpts.Fork).
+	if so.cg != nil {
+		if err := so.cg.Apply(0); err != nil {
+			child.Close()
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+		if so.resources != nil {
+			if err := so.cg.Set(so.resources); err != nil {
+				child.Close()
+				return nil, fmt.Errorf("cgroup limits: %w", err)
+			}
+		}
+	}
 	argv := []string{"berth-runtime", "init"}
 	var pid int
 	if so.fork != nil {
@@ -172,13 +187,8 @@ func spawn(ctx context.Context, so *spawnOpts) (p *initProcess, err error) {
 		}
 	}()
 	if so.cg != nil {
-		if err := so.cg.Apply(p.child); err != nil {
+		if err := so.cg.Join(p.child); err != nil {
 			return p, fmt.Errorf("cgroup: %w", err)
-		}
-		if so.resources != nil {
-			if err := so.cg.Set(so.resources); err != nil {
-				return p, fmt.Errorf("cgroup limits: %w", err)
-			}
 		}
 	}
 	var boot []byte

@@ -69,7 +69,7 @@ func Binary(t testing.TB, name string) string {
 	var cmd *exec.Cmd
 	switch name {
 	case "berth-monitor":
-		cmd = exec.Command("gcc", "-O2", "-o", out, filepath.Join(RepoRoot(), "internal/monitor/cmonitor/monitor.c"))
+		cmd = exec.Command("gcc", "-O2", "-static", "-o", out, filepath.Join(RepoRoot(), "internal/monitor/cmonitor/monitor.c"))
 	case "berth-init":
 		cmd = exec.Command("gcc", "-O2", "-static", "-o", out, filepath.Join(RepoRoot(), "internal/monitor/cinit/init.c"))
 	default:

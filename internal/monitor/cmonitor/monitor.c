@@ -5,9 +5,14 @@
  * cost is multiplied by the number of containers. A minimal Go process has
  * ~0.6 MB of private memory before it does anything; this program stays at a
  * few hundred KB (the goal is podman's conmon, 0.4 MB PSS). It does only what
- * must survive the daemon: create the container through the OCI runtime as a
+ * must survive the daemon: create the container (through the OCI runtime, or
+ * by forking its init for the daemon, "Fork mode" below) as a
  * subreaper, copy its output to the log file and to attached clients, feed its
  * stdin, resize its terminal, reap it and record its exit status.
+ *
+ * Linked statically (Makefile): no dynamic loader work per container start
+ * (2.5 vs 3.5-4.7 ms of CPU and 29 vs 55 page faults to exec here) and a
+ * lower PSS (179 vs 206 kB with 10 containers: no relocated GOT pages).
  *
  * Usage (all paths absolute; the daemon builds the command line):
  *   berth-monitor -i ID -b BUNDLE -s STATEDIR -r RUNTIME [-R RUNTIME_ROOT]

@@ -50,7 +50,8 @@ import (
 // Manager is one container's cgroup, on every hierarchy it lives in.
 //
 // Lifecycle: New computes the paths and touches nothing; Apply creates the
-// directories and moves a process in (Apply(0) only creates); Set writes the
+// directories and moves a process in (Apply(0) only creates, Join then moves
+// a process into them, so that limits can be Set before it exists); Set writes the
 // limits, any number of times (`update`); Freeze/Thaw, Stats, Pids, Kill and
 // OOMKills read or act on the live cgroup; Destroy kills what is left and
 // removes the directories, and may be called again. Load (or LoadPaths, from
@@ -59,6 +60,8 @@ import (
 type Manager interface {
 	// Apply creates the cgroup directories and moves pid in (0: create only).
 	Apply(pid int) error
+	// Join moves pid into the directories Apply(0) created.
+	Join(pid int) error
 	// Set writes the resource limits; unset fields are left alone.
 	Set(r *specs.LinuxResources) error
 	Freeze() error

@@ -61,6 +61,10 @@ func (m *v1) Apply(pid int) error {
 	if pid == 0 {
 		return nil
 	}
+	return m.Join(pid)
+}
+
+func (m *v1) Join(pid int) error {
 	p := strconv.Itoa(pid)
 	for _, d := range m.dirs {
 		if err := writeFile(d, "cgroup.procs", p); err != nil {

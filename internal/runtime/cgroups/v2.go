@@ -43,6 +43,10 @@ func (m *v2) Apply(pid int) error {
 	if pid == 0 {
 		return nil
 	}
+	return m.Join(pid)
+}
+
+func (m *v2) Join(pid int) error {
 	return writeFile(m.dir, "cgroup.procs", strconv.Itoa(pid))
 }
 
