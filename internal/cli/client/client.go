@@ -40,6 +40,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errhttp"
 	"github.com/docker/go-connections/tlsconfig"
+	"github.com/moby/moby/client/pkg/versions"
 )
 
 const (
@@ -236,10 +237,10 @@ func (cli *Client) checkVersion(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if versionLess(v, MinAPIVersion) {
+	if versions.LessThan(v, MinAPIVersion) {
 		return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("API version %s is not supported by this client: the minimum supported API version is %s", v, MinAPIVersion))
 	}
-	if versionLess(v, cli.version) {
+	if versions.LessThan(v, cli.version) {
 		cli.version = v
 	}
 	cli.negotiated = true
@@ -276,7 +277,7 @@ func (cli *Client) requiresVersion(ctx context.Context, apiRequired, feature str
 	if err := cli.checkVersion(ctx); err != nil {
 		return err
 	}
-	if v := cli.ClientVersion(); v != "" && versionLess(v, apiRequired) {
+	if v := cli.ClientVersion(); v != "" && versions.LessThan(v, apiRequired) {
 		return fmt.Errorf("%q requires API version %s, but the Docker daemon API version is %s", feature, apiRequired, v)
 	}
 	return nil
@@ -613,24 +614,6 @@ func parseAPIVersion(version string) (string, error) {
 		return "", cerrdefs.ErrInvalidArgument.WithMessage("invalid minor version: must be formatted <major>.<minor>")
 	}
 	return fmt.Sprintf("%d.%d", major, minor), nil
-}
-
-// versionLess compares dotted API versions numerically ("1.9" < "1.10").
-func versionLess(v, other string) bool {
-	a, b := strings.Split(v, "."), strings.Split(other, ".")
-	for i := 0; i < max(len(a), len(b)); i++ {
-		var x, y int
-		if i < len(a) {
-			x, _ = strconv.Atoi(a[i])
-		}
-		if i < len(b) {
-			y, _ = strconv.Atoi(b[i])
-		}
-		if x != y {
-			return x < y
-		}
-	}
-	return false
 }
 
 // ListResult is the answer of a list call.

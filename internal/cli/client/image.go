@@ -14,6 +14,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/client/pkg/versions"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -382,7 +383,7 @@ func (cli *Client) ImageList(ctx context.Context, options ImageListOptions) (Ima
 		if err := cli.checkVersion(ctx); err != nil {
 			return ImageListResult{}, err
 		}
-		if !versionLess(cli.ClientVersion(), "1.47") {
+		if versions.GreaterThanOrEqualTo(cli.ClientVersion(), "1.47") {
 			query.Set("manifests", "1")
 		}
 	}

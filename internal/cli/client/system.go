@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/api/types/volume"
+	"github.com/moby/moby/client/pkg/versions"
 )
 
 // InfoOptions is GET /info.
@@ -256,7 +257,7 @@ func (cli *Client) DiskUsage(ctx context.Context, options DiskUsageOptions) (Dis
 		ensureReaderClosed(resp)
 		return DiskUsageResult{}, err
 	}
-	if versionLess(cli.ClientVersion(), "1.52") {
+	if versions.LessThan(cli.ClientVersion(), "1.52") {
 		du, err := decode[legacyDiskUsage](resp, nil)
 		if err != nil {
 			return DiskUsageResult{}, fmt.Errorf("retrieving disk usage: %v", err)
