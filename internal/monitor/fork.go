@@ -95,9 +95,7 @@ func (p *Process) Created(pid int) error {
 // Abort tells the monitor creation failed (it exits) and waits for it.
 func (p *Process) Abort(reason string) {
 	_ = p.say("E" + reason)
-	if p.cmd != nil {
-		<-p.waitErr
-	}
+	p.reap()
 }
 
 func (p *Process) say(msg string) error {

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -63,7 +64,7 @@ type Process struct {
 	InitPid  int // the container's init pid
 	StateDir string
 	cmd      *exec.Cmd
-	waitErr  chan error
+	reaped   sync.Once
 	sock     int // fork mode: our end of the SEQPACKET socket, -1 after Created/Abort
 }
 
@@ -145,11 +146,10 @@ func Start(ctx context.Context, c Config) (*Process, error) {
 		}
 		return p, nil
 	case strings.HasPrefix(line, "err "):
-		<-p.waitErr
+		p.reap()
 		return nil, errors.New(strings.TrimPrefix(line, "err "))
 	default:
-		werr := <-p.waitErr
-		return nil, fmt.Errorf("monitor exited before creating the container: %v", werr)
+		return nil, fmt.Errorf("monitor exited before creating the container: %v", p.reap())
 	}
 }
 
@@ -164,23 +164,30 @@ func startMonitor(c Config, args []string, sync *os.File) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start monitor: %w", err)
 	}
-	p := &Process{Pid: cmd.Process.Pid, StateDir: c.StateDir, cmd: cmd, waitErr: make(chan error, 1), sock: -1}
-	go func() { p.waitErr <- cmd.Wait() }()
-	return p, nil
+	return &Process{Pid: cmd.Process.Pid, StateDir: c.StateDir, cmd: cmd, sock: -1}, nil
+}
+
+// reap waits for a monitor we started (blocking) and returns how it ended;
+// only once.
+func (p *Process) reap() (err error) {
+	p.reaped.Do(func() {
+		if p.cmd != nil {
+			err = p.cmd.Wait()
+		}
+	})
+	return err
 }
 
 // Wait blocks until the monitor has exited (and so the container has exited
-// and its exit status is recorded).
+// and its exit status is recorded). The wait is on the netpoller (WaitPid),
+// not a thread blocked in wait4 per running container; a monitor we started
+// is reaped once it has exited.
 func (p *Process) Wait(ctx context.Context) error {
-	if p.cmd != nil {
-		select {
-		case <-p.waitErr:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err := WaitPid(ctx, p.Pid); err != nil {
+		return err
 	}
-	return WaitPid(ctx, p.Pid)
+	p.reap()
+	return nil
 }
 
 // Find returns the monitor recorded in stateDir, if it still runs. Used by a
@@ -206,29 +213,39 @@ func Find(stateDir string) (*Process, bool) {
 	return p, true
 }
 
-// WaitPid waits for any process (not only a child) to exit, with a pidfd.
+// WaitPid waits for any process (not only a child) to exit, with a pidfd
+// on the runtime's netpoller: a daemon with a thousand containers waits
+// for a thousand monitors without a thread (and its stack) each.
 func WaitPid(ctx context.Context, pid int) error {
-	fd, err := unix.PidfdOpen(pid, 0)
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			return nil
 		}
 		return fmt.Errorf("pidfd_open %d: %w", pid, err)
 	}
-	defer unix.Close(fd)
-	for {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 200)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return err
-		}
-		if n > 0 {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	f := os.NewFile(uintptr(fd), "pidfd") // non-blocking: registered with the netpoller
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
 	}
+	stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	exited := false
+	err = rc.Read(func(fd uintptr) bool {
+		// A pidfd polls readable once the process has exited.
+		n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+		exited = n > 0
+		return exited
+	})
+	switch {
+	case exited:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return fmt.Errorf("wait for pid %d: %w", pid, err)
 }
 
 // ExitStatus reads the recorded exit status; ok is false while the container
