@@ -39,7 +39,7 @@ func BenchmarkPsFormat1000(b *testing.B) {
 	now := time.Now()
 	rows := make([]any, 1000)
 	for i := range rows {
-		rows[i] = psRow{c: container.Summary{ID: fmt.Sprintf("%064d", i), Names: []string{fmt.Sprintf("/c%d", i)}, Image: "busybox",
+		rows[i] = psRow{c: psContainer{ID: fmt.Sprintf("%064d", i), Names: []string{fmt.Sprintf("/c%d", i)}, Image: "busybox",
 			Command: "sleep 100", Created: now.Unix() - int64(i), State: "running", Status: "Up 5 seconds",
 			Ports: []container.PortSummary{{PrivatePort: 80, Type: "tcp"}}}, trunc: true, now: now}
 	}

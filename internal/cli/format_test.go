@@ -207,9 +207,9 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 func TestFastFormatMatchesTemplate(t *testing.T) {
 	now := time.Now()
 	rows := []any{
-		psRow{c: container.Summary{ID: testID, Names: []string{"/a", "/b/link"}, Image: "busybox", Command: "sleep 1000000000000000000",
+		psRow{c: psContainer{ID: testID, Names: []string{"/a", "/b/link"}, Image: "busybox", Command: "sleep 1000000000000000000",
 			Created: now.Unix() - 100, Status: "Up", Labels: map[string]string{"k": "v"}}, trunc: true, now: now},
-		psRow{c: container.Summary{ID: testID, Names: []string{"/c"}, Image: "sha256:0123456789abcdef", Created: now.Unix()}, trunc: false, now: now},
+		psRow{c: psContainer{ID: testID, Names: []string{"/c"}, Image: "sha256:0123456789abcdef", Created: now.Unix()}, trunc: false, now: now},
 	}
 	for _, format := range []string{"", "table", "table {{.ID}}\t{{ .Names }}", "{{.ID}}:{{.Labels}}", "x{{.Size}}y{{.Mounts}}z", "table {{.Nope}}"} {
 		var fast, slow bytes.Buffer

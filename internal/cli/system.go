@@ -707,7 +707,12 @@ func printDfVerbose(out io.Writer, du *client.DiskUsageResult) error {
 	fmt.Fprint(out, "\nContainers space usage:\n\n")
 	tw = newTableWriter(out)
 	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES")
-	for _, ct := range du.Containers.Items {
+	// psRow reads psContainer, the same fields by the same JSON names.
+	var cts []psContainer
+	if b, err := json.Marshal(du.Containers.Items); err == nil {
+		_ = json.Unmarshal(b, &cts)
+	}
+	for _, ct := range cts {
 		r := psRow{c: ct, trunc: true, now: now}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID(), r.Image(), r.Command(), r.LocalVolumes(),
 			humanSize(ct.SizeRw), r.RunningFor(), r.Status(), r.Names())

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -380,5 +381,46 @@ func TestTLSConfigErrors(t *testing.T) {
 	_, err := New(WithHost("tcp://127.0.0.1:1"), WithTLSClientConfig(filepath.Join(t.TempDir(), "missing-ca.pem"), "", ""))
 	if err == nil || !strings.HasPrefix(err.Error(), "configure TLS: ") {
 		t.Fatalf("missing CA: %v", err)
+	}
+}
+
+// ListContainers decodes into a subset type, with and without a
+// Content-Length (one buffer, or the streaming decoder), and a body cut
+// short of its Content-Length is an error.
+func TestListContainersSubsetAndBodies(t *testing.T) {
+	const body = `[{"Id":"abc","Names":["/x"],"NetworkSettings":{"Networks":{"bridge":{"IPAddress":"10.0.0.2"}}},"Mounts":[{"Name":"v","Driver":"local"}]}]`
+	type slim struct {
+		ID              string `json:"Id"`
+		NetworkSettings *struct{ Networks map[string]struct{} }
+	}
+	for _, mode := range []string{"length", "chunked", "short"} {
+		c, _ := newDaemon(t, "1.41", func(w http.ResponseWriter, r *http.Request) {
+			switch mode {
+			case "length":
+				w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			case "short":
+				w.Header().Set("Content-Length", strconv.Itoa(len(body)+10))
+			}
+			_, _ = io.WriteString(w, body)
+			if mode == "chunked" {
+				w.(http.Flusher).Flush()
+			}
+		})
+		items, err := ListContainers[slim](context.Background(), c, ContainerListOptions{})
+		if mode == "short" {
+			if err == nil {
+				t.Fatalf("%s: a truncated body decoded: %+v", mode, items)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if len(items) != 1 || items[0].ID != "abc" || items[0].NetworkSettings == nil || len(items[0].NetworkSettings.Networks) != 1 {
+			t.Fatalf("%s: items %+v", mode, items)
+		}
+		if _, ok := items[0].NetworkSettings.Networks["bridge"]; !ok {
+			t.Fatalf("%s: networks %+v", mode, items[0].NetworkSettings.Networks)
+		}
 	}
 }

@@ -152,6 +152,15 @@ type ContainerListResult = ListResult[container.Summary]
 
 // ContainerList lists containers.
 func (cli *Client) ContainerList(ctx context.Context, options ContainerListOptions) (ContainerListResult, error) {
+	items, err := ListContainers[container.Summary](ctx, cli, options)
+	return ContainerListResult{Items: items}, err
+}
+
+// ListContainers is ContainerList decoding into T, a struct with a subset
+// of container.Summary's fields: the fields T lacks are skipped unread,
+// which saves most of the allocations (and, on a host where a page fault
+// is expensive, most of the time) when listing thousands of containers.
+func ListContainers[T any](ctx context.Context, cli *Client, options ContainerListOptions) ([]T, error) {
 	query := url.Values{}
 	if options.All {
 		query.Set("all", "1")
@@ -163,8 +172,7 @@ func (cli *Client) ContainerList(ctx context.Context, options ContainerListOptio
 		query.Set("size", "1")
 	}
 	options.Filters.updateURLValues(query)
-	items, err := decode[[]container.Summary](cli.get(ctx, "/containers/json", query, nil))
-	return ContainerListResult{Items: items}, err
+	return decode[[]T](cli.get(ctx, "/containers/json", query, nil))
 }
 
 // ContainerStartOptions is POST /containers/ID/start.
