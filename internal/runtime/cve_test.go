@@ -90,39 +90,73 @@ func TestCVE2019_5736OverwriteRuntimeBinary(t *testing.T) {
 			defer func() { _ = rt("delete", "-f", id) }()
 			pidb, _ := os.ReadFile(filepath.Join(root, "pid"))
 			pid, _ := strconv.Atoi(string(pidb))
-			// what the attacker grabs while the init still runs our code
-			fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer unix.Close(fd)
-			if err := rt("start", id); err != nil {
-				t.Fatal(err)
-			}
-			// wait until the init has exec'd the container's sleep
-			for i := 0; i < 500; i++ {
-				if l, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); strings.HasSuffix(l, "busybox") {
-					break
-				}
-				unixSleepMs(10)
-			}
-			// the init has exec'd sleep: no one runs the runtime binary any more
-			w, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
-			if err == nil {
-				_, werr := unix.Write(w, []byte("#!/bin/sh\necho pwned\n"))
-				unix.Close(w)
-				if werr == nil {
-					t.Error("wrote through /proc/<init>/exe")
-				}
-			} else if err != unix.EROFS && err != unix.EPERM {
-				t.Errorf("reopen for writing failed with %v: want EROFS (read-only clone) or EPERM (sealed copy)", err)
-			}
-			after, _ := os.ReadFile(bin)
-			if !bytes.Equal(before, after) {
-				t.Fatal("the runtime binary on the host was modified")
-			}
+			attemptExeOverwrite(t, pid, func() error { return rt("start", id) }, bin, before)
 		})
 	}
+}
+
+// attemptExeOverwrite is CVE-2019-5736's attack on a created container whose
+// init pid still runs the runtime's code: it keeps an O_PATH fd of
+// /proc/<pid>/exe, starts the container, and once the init has exec'd the
+// container's program reopens the fd for writing. The host binary bin
+// must still hold before.
+func attemptExeOverwrite(t *testing.T, pid int, start func() error, bin string, before []byte) {
+	t.Helper()
+	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := start(); err != nil {
+		t.Fatal(err)
+	}
+	// wait until the init has exec'd the container's sleep
+	for i := 0; i < 500; i++ {
+		if l, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); strings.HasSuffix(l, "busybox") {
+			break
+		}
+		unixSleepMs(10)
+	}
+	// the init has exec'd sleep: no one runs the runtime binary any more
+	w, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		_, werr := unix.Write(w, []byte("#!/bin/sh\necho pwned\n"))
+		unix.Close(w)
+		if werr == nil {
+			t.Error("wrote through /proc/<init>/exe")
+		}
+	} else if err != unix.EROFS && err != unix.EPERM {
+		t.Errorf("reopen for writing failed with %v: want EROFS (read-only clone) or EPERM (sealed copy)", err)
+	}
+	after, _ := os.ReadFile(bin)
+	if !bytes.Equal(before, after) {
+		t.Fatal("the runtime binary on the host was modified")
+	}
+}
+
+// CVE-2019-5736 when the runtime runs in another process (the daemon):
+// Runtime.Exe names the binary the init runs, and it gets the same
+// read-only clone as /proc/self/exe does.
+func TestCVE2019_5736InProcessExe(t *testing.T) {
+	needRoot(t)
+	bin := runtimeBinary(t)
+	before, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runtime{Root: t.TempDir(), Exe: bin}
+	b := newBundle(t, testSpec("sleep", "100"))
+	id := testID(t)
+	ctx := context.Background()
+	pid, err := r.CreateInit(ctx, id, b, &CreateOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Delete(ctx, id, true) }()
+	if l, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); strings.HasSuffix(l, ".test") {
+		t.Fatalf("the init runs the test binary (%s), not Runtime.Exe", l)
+	}
+	attemptExeOverwrite(t, pid, func() error { return r.Start(ctx, id) }, bin, before)
 }
 
 // CVE-2024-21626: a host directory fd leaked into the init and a cwd of
