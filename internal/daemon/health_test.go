@@ -195,7 +195,20 @@ func TestResolveLogCompress(t *testing.T) {
 	if ls, err := resolveLog("local", nil, cfg); err != nil || !ls.Compress {
 		t.Fatalf("local defaults: %+v %v", ls, err)
 	}
-	if ls, err := resolveLog("local", map[string]string{"max-file": "1"}, cfg); err != nil || ls.Compress {
-		t.Fatalf("local with max-file=1: %+v %v", ls, err)
+	// dockerd's local driver refuses its default compression with one file,
+	// takes max-size=0 (no rotation) and max-file=0.
+	for _, opts := range []map[string]string{{"max-file": "1"}, {"max-file": "0"}, {"max-file": "1", "compress": "true"}} {
+		if _, err := resolveLog("local", opts, cfg); err == nil || err.Error() != "compression cannot be enabled when max file count is 1" {
+			t.Fatalf("local %v: %v", opts, err)
+		}
+	}
+	if ls, err := resolveLog("local", map[string]string{"max-file": "1", "compress": "false"}, cfg); err != nil || ls.Compress || ls.MaxFiles != 1 {
+		t.Fatalf("local max-file=1 compress=false: %+v %v", ls, err)
+	}
+	if ls, err := resolveLog("local", map[string]string{"max-size": "0"}, cfg); err != nil || ls.MaxSize != 0 || ls.Compress || ls.MaxFiles != 1 {
+		t.Fatalf("local max-size=0: %+v %v", ls, err)
+	}
+	if _, err := resolveLog("json-file", map[string]string{"max-size": "0"}, cfg); err == nil {
+		t.Fatal("json-file took max-size=0")
 	}
 }

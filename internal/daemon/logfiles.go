@@ -102,16 +102,17 @@ func resolveLog(driver string, opts map[string]string, d *Config) (logSettings, 
 		switch k {
 		case "max-size":
 			n, err := units.RAMInBytes(v)
-			if err != nil || n <= 0 {
+			// local takes 0 (no rotation), as dockerd's does
+			if err != nil || n < 0 || (n == 0 && ls.Driver != "local") {
 				return ls, errMsg(errInvalid, "invalid value for log-opt max-size %q", v)
 			}
 			ls.MaxSize = n
 		case "max-file":
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
+			if err != nil || n < 0 || (n == 0 && ls.Driver != "local") {
 				return ls, errMsg(errInvalid, "invalid value for max-file: %s", v)
 			}
-			ls.MaxFiles = n
+			ls.MaxFiles = max(n, 1) // local's 0 keeps one file
 		case "compress":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -127,17 +128,22 @@ func resolveLog(driver string, opts map[string]string, d *Config) (logSettings, 
 			return ls, unknownLogOpt(ls.Driver, k)
 		}
 	}
+	if ls.Driver == "local" {
+		// dockerd's local driver: compression applies to rotated files,
+		// so it needs more than one, even when compress is its default.
+		if ls.Compress && ls.MaxFiles < 2 {
+			return ls, errMsg(errInvalid, "compression cannot be enabled when max file count is 1")
+		}
+		if ls.MaxSize == 0 {
+			ls.Compress, ls.MaxFiles = false, 1 // no rotation, nothing to compress
+		}
+		return ls, nil
+	}
 	if ls.MaxFiles > 1 && ls.MaxSize == 0 {
 		return ls, errMsg(errInvalid, "max-file cannot be set without max-size")
 	}
 	if ls.Compress && (ls.MaxFiles < 2 || ls.MaxSize == 0) {
-		if _, set := opts["compress"]; set {
-			return ls, errMsg(errInvalid, "compress cannot be true when max-file is less than 2 or max-size is not set")
-		}
-		// local's default with max-file=1. dockerd refuses that ("compression
-		// cannot be enabled when max file count is 1") unless compress=false
-		// is given; berth takes the only working reading instead.
-		ls.Compress = false
+		return ls, errMsg(errInvalid, "compress cannot be true when max-file is less than 2 or max-size is not set")
 	}
 	return ls, nil
 }
