@@ -215,12 +215,16 @@ func (d *Daemon) createMounts(ctx context.Context, c *Container, img ocispec.Ima
 	for i := range mps {
 		out[i] = mps[i].mountPoint
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(d.mountsFile(c.ID), b, 0o600); err != nil {
-		return err
+	// No mounts, no file (readMountPoints reads its absence as none): one
+	// inode less to create and delete per container.
+	if len(out) > 0 {
+		b, err := json.Marshal(out)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(d.mountsFile(c.ID), b, 0o600); err != nil {
+			return err
+		}
 	}
 	d.vols.mu.Lock()
 	d.vols.byCtr[c.ID] = out
