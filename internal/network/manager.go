@@ -971,6 +971,16 @@ func (m *Manager) Connect(ctx context.Context, ref string, e Endpoint) (Endpoint
 
 func (m *Manager) plumb(n *netState, ep *EndpointInfo) error {
 	br, err := m.host.LinkByName(n.cfg.Bridge)
+	var nf netlink.LinkNotFoundError
+	if errors.As(err, &nf) {
+		// Deleted under us (by hand, or by another daemon using the same
+		// name): make it again rather than fail every start until a
+		// restart. The firewall matches it by name, so it holds as is.
+		m.log.Warn("network: bridge missing, recreating it", "bridge", n.cfg.Bridge, "network", n.cfg.Name)
+		if err = m.ensureBridge(n); err == nil {
+			br, err = m.host.LinkByName(n.cfg.Bridge)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("bridge %s: %w", n.cfg.Bridge, err)
 	}

@@ -656,3 +656,34 @@ func (m *Manager) deleteBridgeForTest(name string) error {
 	}
 	return h.LinkDel(l)
 }
+
+// A bridge deleted under a running manager (by hand, or by another daemon
+// using the same name) is made again by the next connect, with its
+// gateway, and the new endpoint reaches the host through it.
+func TestBridgeRecreatedWhenMissing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	m := e.manager("berth0")
+	defer m.Close()
+	h := nsHandle(t, e.hostNS)
+	br, err := h.LinkByName("berth0")
+	must(t, err)
+	must(t, h.LinkDel(br))
+	a := e.container("a")
+	ep, err := m.Connect(ctx, "bridge", Endpoint{ContainerID: "a", NetnsPath: a})
+	if err != nil {
+		t.Fatalf("connect with the bridge gone: %v", err)
+	}
+	br, err = h.LinkByName("berth0")
+	if err != nil {
+		t.Fatalf("bridge not recreated: %v", err)
+	}
+	addrs, err := h.AddrList(br, netlink.FAMILY_V4)
+	must(t, err)
+	if len(addrs) != 1 || addrs[0].IP.String() != ep.Gateway.String() {
+		t.Fatalf("recreated bridge addresses %v, want gateway %s", addrs, ep.Gateway)
+	}
+	gw := net.JoinHostPort(ep.Gateway.String(), "7070")
+	serve(t, e.hostNS, "tcp", gw, "host")
+	expectReply(t, a, "tcp", gw, "host "+ep.IPv4.Addr().String())
+}
