@@ -4,19 +4,23 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth-dev/berth/internal/monitor"
 	"github.com/berth-dev/berth/internal/network"
+	bruntime "github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/snapshot"
 )
 
 // restore loads the recorded containers, reattaches to the monitors of those
 // still running, records the exits that happened while the daemon was down
 // (the monitor wrote them), applies restart policies, and sweeps what a
-// crash left without a record: writable snapshots, state dirs, namespaces.
+// crash left without a record: writable snapshots, state dirs, namespaces,
+// runtime state and cgroups.
 func (d *Daemon) restore(ctx context.Context) error {
 	recs, err := d.loadRecords()
 	if err != nil {
@@ -103,6 +107,18 @@ func (d *Daemon) restore(ctx context.Context) error {
 	for _, e := range entries {
 		if !known[e.Name()] {
 			_ = network.RemoveNamespace(filepath.Join(d.cfg.ExecRoot, "netns", e.Name()))
+		}
+	}
+	// Runtime state of containers without a record (a crash between the
+	// runtime's create and the record's write): deleting it kills what is
+	// left and removes its cgroup. Dot entries are the runtime's caches.
+	rt := &bruntime.Runtime{Root: d.runtimeRoot()}
+	entries, _ = os.ReadDir(d.runtimeRoot())
+	for _, e := range entries {
+		if id := e.Name(); !known[id] && !strings.HasPrefix(id, ".") && e.IsDir() {
+			if err := rt.Delete(ctx, id, true); err != nil && !errdefs.IsNotFound(err) {
+				d.log.Warn("sweep runtime state", "id", id, "err", err)
+			}
 		}
 	}
 	return nil

@@ -74,8 +74,16 @@ func (d *daemon) start(extra ...string) {
 	t := d.t
 	args := []string{"daemon", "--data-root", filepath.Join(d.root, "data"), "--exec-root", filepath.Join(d.root, "exec"),
 		"-H", "unix://" + d.sock, "--config-file", filepath.Join(d.root, "none.json"), "--debug"}
+	// The default runtime is berth's own, as in production: the daemon
+	// creates containers in-process and the monitor forks the init. The
+	// same binary is also registered as "test", driven through its
+	// runc-compatible CLI (--runtime test); BERTH_TEST_RUNTIME makes another
+	// runtime (runc, crun) the default.
 	if strings.Contains(d.runtime, "/") {
-		cfg := fmt.Sprintf(`{"runtimes":{"test":{"path":%q}},"default-runtime":"test"}`, d.runtime)
+		cfg := fmt.Sprintf(`{"runtimes":{"test":{"path":%q}}}`, d.runtime)
+		if os.Getenv("BERTH_TEST_RUNTIME") != "" {
+			cfg = fmt.Sprintf(`{"runtimes":{"test":{"path":%q}},"default-runtime":"test"}`, d.runtime)
+		}
 		_ = os.WriteFile(filepath.Join(d.root, "none.json"), []byte(cfg), 0o644)
 	}
 	args = append(args, extra...)

@@ -343,10 +343,10 @@ func resCPU(t *testing.T, d *daemon) {
 }
 
 // resUpdate: docker update on running, stopped and restarted containers,
-// through the runc-compatible CLI runtime (the test daemon's default) and
-// berth's in-process runtime.
+// through berth's in-process runtime (the test daemon's default) and the
+// runc-compatible CLI runtime ("test").
 func resUpdate(t *testing.T, d *daemon) {
-	for _, rt := range []string{"", "berth"} {
+	for _, rt := range []string{"", "test"} {
 		name := "upd" + rt
 		args := []string{"run", "-d", "--name", name, "-m", "16m"}
 		if rt != "" {
