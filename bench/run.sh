@@ -84,6 +84,10 @@ parallel)
 	echo "== $PAR_N × run -d busybox sleep 100, $PAR_P at a time"
 	par() { # ENGINE-CMD...
 		local start end
+		# one container first, as hyperfine's warmup does above: a freshly
+		# started daemon (berth's here) otherwise pays its first page faults
+		# in the timed burst, while dockerd and podman's storage are warm
+		"$@" run --rm --network none "$BB" true >/dev/null 2>&1 || true
 		start=$(date +%s.%N)
 		seq "$PAR_N" | xargs -P "$PAR_P" -I{} "$@" run -d --network none --label berth-bench=par "$BB" sleep 100 >/dev/null
 		end=$(date +%s.%N)
