@@ -808,10 +808,14 @@ static ssize_t recv_packet(char *buf, size_t n, int *fds, int *nfds)
 	while ((r = recvmsg(sync_fd, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
 		;
 	*nfds = 0;
+	if (r < 0)
+		return r; /* msg is untouched: its control buffer holds no fds */
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		if (k > FORK_MAX_FDS - *nfds) /* cannot happen: the buffer holds no more */
+			k = FORK_MAX_FDS - *nfds;
 		memcpy(fds + *nfds, CMSG_DATA(c), sizeof(int) * (size_t)k);
 		*nfds += k;
 	}
