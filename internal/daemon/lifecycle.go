@@ -341,7 +341,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *Container) (err error) {
 		Terminal:    c.Config.Tty,
 		Stdin:       c.Config.OpenStdin,
 		StdinOnce:   c.Config.StdinOnce,
-	})
+	}, b)
 	if err != nil {
 		return errMsg(errdefs.ErrUnknown, "failed to create task for container: %v", err)
 	}

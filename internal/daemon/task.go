@@ -16,7 +16,8 @@ func (d *Daemon) ownRuntime(name string) bool {
 }
 
 // createTask starts c's monitor and creates the container under it; the
-// container's init then waits for start.
+// container's init then waits for start. config is the bundle's
+// config.json, just written.
 //
 // With berth's own runtime the daemon runs create in-process and the
 // monitor (in fork mode) only forks the init, so that it is the monitor's
@@ -24,12 +25,13 @@ func (d *Daemon) ownRuntime(name string) bool {
 // here, about a third of create. The monitor starts while the daemon
 // prepares the cgroup and state. Any other runtime is run by the monitor
 // as `RUNTIME create`.
-func (d *Daemon) createTask(ctx context.Context, c *Container, mc monitor.Config) (*monitor.Process, error) {
-	name := c.Runtime
-	if name == "" {
-		name = d.cfg.DefaultRuntime
+func (d *Daemon) createTask(ctx context.Context, c *Container, mc monitor.Config, config []byte) (*monitor.Process, error) {
+	own, err := d.runtimeOf(c)
+	if err != nil {
+		return nil, err
 	}
-	if !d.ownRuntime(name) {
+	rt, ok := own.(*bruntime.Runtime)
+	if !ok {
 		return monitor.Start(ctx, mc)
 	}
 	mc.Fork = true
@@ -37,10 +39,11 @@ func (d *Daemon) createTask(ctx context.Context, c *Container, mc monitor.Config
 	if err != nil {
 		return nil, err
 	}
-	rt := &bruntime.Runtime{Root: d.runtimeRoot(), Exe: mc.Runtime}
+	rt.Exe = mc.Runtime
 	opts := &bruntime.CreateOpts{
 		Fork:    proc.Fork,
 		PidFile: filepath.Join(mc.StateDir, "pid"),
+		Config:  config,
 	}
 	if mc.Terminal {
 		opts.OnConsole = proc.SendConsole

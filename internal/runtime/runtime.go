@@ -83,6 +83,9 @@ type CreateOpts struct {
 	// clone. It returns the child's pid; the child is not the caller's to
 	// wait for.
 	Fork func(exe int, argv, env []string, files []int, cloneFlags uintptr) (int, error)
+	// Config, when set, is the bundle's config.json as the caller just
+	// wrote it, so that create need not read it back.
+	Config []byte
 }
 
 // Container is what List returns.
@@ -112,7 +115,13 @@ func (r *Runtime) CreateInit(ctx context.Context, id, bundle string, o *CreateOp
 	if err != nil {
 		return 0, err
 	}
-	spec, raw, hint, err := r.loadSpecCached(bundle)
+	raw := o.Config
+	if raw == nil {
+		if raw, err = readSpec(bundle); err != nil {
+			return 0, err
+		}
+	}
+	spec, raw, hint, err := r.loadSpecCached(raw)
 	if err != nil {
 		return 0, err
 	}

@@ -165,11 +165,7 @@ type seccompHint struct {
 // loadSpecCached is loadSpec for create, with the raw seccomp cache. On a
 // hit the returned spec's linux.seccomp.syscalls is empty: hint.prog stands
 // for it. hint is nil when the document has no usable seccomp section.
-func (r *Runtime) loadSpecCached(bundle string) (*specs.Spec, []byte, *seccompHint, error) {
-	b, err := readSpec(bundle)
-	if err != nil {
-		return nil, nil, nil, err
-	}
+func (r *Runtime) loadSpecCached(b []byte) (*specs.Spec, []byte, *seccompHint, error) {
 	start, end, ss, se, ok := seccompSpan(b)
 	if !ok {
 		s, err := ParseSpec(b)

@@ -60,7 +60,7 @@ func TestLoadSpecCached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s1, _, hint, err := r.loadSpecCached(bundle)
+	s1, _, hint, err := loadCachedBundle(r, bundle)
 	if err != nil || hint == nil || hint.prog != nil {
 		t.Fatalf("first load: err %v, hint %+v (want a miss)", err, hint)
 	}
@@ -73,7 +73,7 @@ func TestLoadSpecCached(t *testing.T) {
 	}
 	seccomp.StoreRaw(hint.raw, prog, r.seccompOpts())
 
-	s2, raw, hint, err := r.loadSpecCached(bundle)
+	s2, raw, hint, err := loadCachedBundle(r, bundle)
 	if err != nil || hint == nil || hint.prog == nil {
 		t.Fatalf("second load: err %v, hint %+v (want a hit)", err, hint)
 	}
@@ -99,7 +99,7 @@ func TestLoadSpecCached(t *testing.T) {
 	// A changed profile must not reuse the stored program.
 	spec.Linux.Seccomp.Syscalls = spec.Linux.Seccomp.Syscalls[1:]
 	write()
-	if _, _, hint, err := r.loadSpecCached(bundle); err != nil || hint == nil || hint.prog != nil {
+	if _, _, hint, err := loadCachedBundle(r, bundle); err != nil || hint == nil || hint.prog != nil {
 		t.Fatalf("changed profile: err %v, hint %+v (want a miss)", err, hint)
 	}
 
@@ -118,7 +118,7 @@ func TestLoadSpecCached(t *testing.T) {
 		t.Fatal("the broken document should still have a seccomp span")
 	}
 	_, _, err1 := loadSpec(bundle)
-	_, _, _, err2 := r.loadSpecCached(bundle)
+	_, _, _, err2 := loadCachedBundle(r, bundle)
 	if err1 == nil || err2 == nil || err1.Error() != err2.Error() {
 		t.Errorf("malformed document: loadSpec %v, loadSpecCached %v", err1, err2)
 	}
@@ -140,4 +140,13 @@ func TestDedupDeviceRules(t *testing.T) {
 	if a, b := len(withDefaultDevices(s).Devices), len(s.Linux.Resources.Devices); a != b {
 		t.Errorf("defaults appended twice: %d rules, then %d", b, a)
 	}
+}
+
+// loadCachedBundle is loadSpecCached of the bundle's config.json.
+func loadCachedBundle(r *Runtime, bundle string) (*specs.Spec, []byte, *seccompHint, error) {
+	b, err := readSpec(bundle)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return r.loadSpecCached(b)
 }
