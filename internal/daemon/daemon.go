@@ -25,6 +25,7 @@ import (
 
 	"go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/network"
@@ -49,6 +50,9 @@ type Daemon struct {
 	initPath    string
 	selfDirs    []string // where helper binaries are looked up first
 
+	initMu    sync.Mutex // making an init layer (initlayer.go)
+	execTmpfs bool       // New mounted the exec root's tmpfs (execroot.go)
+
 	execsMu sync.Mutex
 	execs   map[string]*execProc
 
@@ -60,6 +64,7 @@ type Daemon struct {
 // New opens the data root (refusing one another daemon holds), restores
 // the containers recorded there and reattaches to those still running.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
+	started := false
 	cfg.SetDefaults()
 	if log == nil {
 		log = slog.Default()
@@ -80,15 +85,32 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		}
 		return nil, fmt.Errorf("open metadata: %w", err)
 	}
+	// With the data root's lock held: no other daemon is using this exec root.
+	execTmpfs, err := memoryExecRoot(cfg.ExecRoot) // execroot.go
+	if err != nil {
+		log.Warn("exec root stays on disk", "dir", cfg.ExecRoot, "err", err)
+	} else if execTmpfs {
+		log.Info("mounted a tmpfs on the exec root", "dir", cfg.ExecRoot)
+		defer func() {
+			if !started {
+				_ = unix.Unmount(cfg.ExecRoot, unix.MNT_DETACH)
+			}
+		}()
+		if err := os.MkdirAll(filepath.Join(cfg.ExecRoot, "containers"), 0o710); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	d := &Daemon{
-		cfg:     cfg,
-		log:     log,
-		db:      db,
-		ctrs:    containers{byID: map[string]*Container{}, byName: map[string]string{}},
-		events:  newEventBus(),
-		started: time.Now(),
-		execs:   map[string]*execProc{},
-		remap:   remap,
+		execTmpfs: execTmpfs,
+		cfg:       cfg,
+		log:       log,
+		db:        db,
+		ctrs:      containers{byID: map[string]*Container{}, byName: map[string]string{}},
+		events:    newEventBus(),
+		started:   time.Now(),
+		execs:     map[string]*execProc{},
+		remap:     remap,
 	}
 	d.closeCtx, d.cancel = context.WithCancel(context.Background())
 	// Beside the path the daemon was started as (`berth daemon` execs
@@ -119,7 +141,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 	d.images, err = image.New(ctx, image.Options{
 		Root:               filepath.Join(cfg.DataRoot, "content"),
 		DB:                 db,
-		Layers:             &image.SnapshotLayers{Snapshotter: d.snaps, Root: filepath.Join(cfg.DataRoot, "tmp")},
+		Layers:             imageLayers{&image.SnapshotLayers{Snapshotter: d.snaps, Root: filepath.Join(cfg.DataRoot, "tmp")}}, // initlayer.go
 		InsecureRegistries: cfg.InsecureRegistries,
 		RegistryMirrors:    cfg.RegistryMirrors,
 		Mirrors:            cfg.Mirrors,
@@ -149,6 +171,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	d.sweepVolumes(ctx)
+	started = true
 	return d, nil
 }
 
@@ -198,6 +221,7 @@ func (d *Daemon) Close() error {
 	d.wg.Wait()
 	d.events.close()
 	d.closeNetworks(context.Background())
+	d.releaseExecRoot() // execroot.go
 	return d.db.Close()
 }
 

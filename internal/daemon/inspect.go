@@ -268,7 +268,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, id string, size bool) (co
 		HostConfig:   d.inspectHostConfig(c),
 		Config:       c.Config,
 		Mounts:       d.inspectMounts(c),
-		GraphDriver:  &storage.DriverData{Name: "overlay2", Data: map[string]string{"MergedDir": d.rootfsDir(c.ID)}},
+		GraphDriver:  d.graphDriver(ctx, c),
 		NetworkSettings: &container.NetworkSettings{
 			SandboxKey: d.netnsPath(c.ID),
 		},
@@ -369,4 +369,25 @@ func parsePS(out []byte, pids map[int]bool) (container.TopResponse, error) {
 		r.Processes = append(r.Processes, fields)
 	}
 	return r, nil
+}
+
+// graphDriver is inspect's GraphDriver: on overlay the directories docker's
+// overlay2 shows (the init layer first among the lower ones).
+func (d *Daemon) graphDriver(ctx context.Context, c *Container) *storage.DriverData {
+	data := map[string]string{"MergedDir": d.rootfsDir(c.ID)}
+	if m, err := d.snaps.Mounts(ctx, c.ID); err == nil && len(m) == 1 && m[0].Type == "overlay" {
+		for _, o := range m[0].Options {
+			if k, v, ok := strings.Cut(o, "="); ok {
+				switch k {
+				case "lowerdir":
+					data["LowerDir"] = v
+				case "upperdir":
+					data["UpperDir"] = v
+				case "workdir":
+					data["WorkDir"] = v
+				}
+			}
+		}
+	}
+	return &storage.DriverData{Name: "overlay2", Data: data}
 }

@@ -266,7 +266,15 @@ func (d *Daemon) remapped(hc *container.HostConfig) bool {
 func (d *Daemon) prepareRootfs(ctx context.Context, c *Container, img *image.Image) error {
 	labels := map[string]string{"berth.container": c.ID}
 	if !d.remapped(c.HostConfig) {
-		_, err := d.snaps.Prepare(ctx, c.ID, string(img.TopLayer()), labels)
+		parent := string(img.TopLayer())
+		if _, ok := d.snaps.(snapshot.Rebaser); ok && parent != "" {
+			// overlay: a child holds only its own changes (initlayer.go)
+			var err error
+			if parent, err = d.initLayer(ctx, parent); err != nil {
+				return err
+			}
+		}
+		_, err := d.snaps.Prepare(ctx, c.ID, parent, labels)
 		return err
 	}
 	parent, err := d.shiftedLayer(ctx, string(img.TopLayer()))

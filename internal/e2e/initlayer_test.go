@@ -1,0 +1,72 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// Containers start from a shared init layer holding the mount points the
+// image lacks, so their writable layers stay empty until they write; the
+// init layer goes with the image. And the exec root is a tmpfs the daemon
+// mounted.
+func TestInitLayerAndMemoryExecRoot(t *testing.T) {
+	dockerCLI(t)
+	requireRegistry(t)
+	d := startDaemon(t)
+
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(filepath.Join(d.root, "exec"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type != 0x01021994 { // TMPFS_MAGIC
+		t.Errorf("exec root is on filesystem type %#x, want tmpfs", st.Type)
+	}
+
+	snaps := filepath.Join(d.root, "data", "snapshots", "overlay", "snapshots")
+	count := func() int {
+		entries, _ := os.ReadDir(snaps)
+		return len(entries)
+	}
+	d.must("docker", "pull", bb)
+	layers := count()
+	for _, n := range []string{"c1", "c2"} {
+		d.must("docker", "run", "--name", n, bb, "sh", "-c", "test -d /proc/self && test -s /etc/hostname && grep -q 127.0.0.1 /etc/hosts")
+	}
+	if got := count(); got != layers+3 {
+		t.Errorf("%d snapshots for the image and two containers, want %d (layers, one init layer, two writable)", got, layers+3)
+	}
+	for _, n := range []string{"c1", "c2"} {
+		upper := strings.TrimSpace(d.must("docker", "inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", n))
+		lower := strings.TrimSpace(d.must("docker", "inspect", "-f", "{{.GraphDriver.Data.LowerDir}}", n))
+		if entries, err := os.ReadDir(upper); err != nil || len(entries) != 0 {
+			t.Errorf("%s: writable layer %q holds %v (%v), want nothing", n, upper, entries, err)
+		}
+		init := strings.Split(lower, ":")[0]
+		for _, p := range []string{"proc", "sys", "dev", "etc"} {
+			if fi, err := os.Lstat(filepath.Join(init, p)); err == nil && !fi.IsDir() {
+				t.Errorf("init layer %s: %s is not a directory", init, p)
+			}
+		}
+		if out := d.must("docker", "diff", n); out != "" {
+			t.Errorf("docker diff %s of a container that wrote nothing:\n%s", n, out)
+		}
+	}
+	// A write shows as the container's own change, not the init layer's.
+	d.must("docker", "run", "--name", "c3", bb, "sh", "-c", "echo x > /etc/new")
+	if out := d.must("docker", "diff", "c3"); out != "C /etc\nA /etc/new\n" {
+		t.Errorf("docker diff c3:\n%s", out)
+	}
+
+	// The image in use keeps its layers, init layer included.
+	if out, err := d.docker("rmi", bb); err == nil {
+		t.Fatalf("rmi of an image containers use succeeded:\n%s", out)
+	}
+	d.must("docker", "rm", "c1", "c2", "c3")
+	d.must("docker", "rmi", bb)
+	if got := count(); got != 0 {
+		t.Errorf("%d snapshots left after the image and its containers were removed", got)
+	}
+}
