@@ -15,15 +15,18 @@
 # dockerd, so its client's RSS is not comparable and is not shown).
 #   RUNS (5), REF (127.0.0.1:5000/debian:bookworm), SYNC=1 to make berth fsync
 #   (blobs + one syncfs per layer), PROFILE=1 to write a CPU profile of one berth pull.
-#   FRESH=1: berth's and the floor's previous trees are renamed aside instead of
-#   deleted right before each run (deleted after the runs). On ext4 without a
-#   journal (this machine's root) every inode deleted in the last 60 s (360 s
-#   while its inode table block is dirty) is skipped, with a buffer lookup each,
-#   by every later inode allocation in its block group (fs/ext4/ialloc.c
-#   recently_deleted): unpacking 6,700 files right after deleting the previous
-#   6,700 in the same place costs up to twice the CPU. docker's and podman's
-#   own rmi deletes cannot be moved aside, so with FRESH=1 only berth and the
-#   floor are spared it; skopeo writes 5 files and never pays it.
+#   FRESH (1 by default): berth's and the floor's previous trees are renamed
+#   aside instead of deleted right before each run (deleted after the runs).
+#   The delete is the benchmark's own doing, not part of any pull, yet on ext4
+#   without a journal (this machine's root) every inode deleted in the last
+#   60 s (360 s while its inode table block is dirty) is skipped, with a buffer
+#   lookup each, by every later inode allocation in its block group
+#   (fs/ext4/ialloc.c recently_deleted): unpacking 6,700 files right after
+#   deleting the previous 6,700 in the same place costs up to twice the CPU.
+#   docker's and podman's own rmi deletes cannot be moved aside, so only berth
+#   and the floor are spared it; skopeo writes 5 files and never pays it.
+#   FRESH=0 deletes berth's tree right before each run too (a user's rmi
+#   followed by a pull).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REF=${REF:-127.0.0.1:5000/debian:bookworm}
@@ -44,7 +47,7 @@ SYNCFLAG=
 [ "${SYNC:-0}" = 1 ] && SYNCFLAG=-sync
 TRASH=/var/lib/berth-bench/pullbench-trash
 wipe() { echo "rm -rf $1"; }
-if [ "${FRESH:-0}" = 1 ]; then
+if [ "${FRESH:-1}" = 1 ]; then
 	mkdir -p "$TRASH"
 	wipe() { echo "if [ -e $1 ]; then mv $1 $TRASH/\$(date +%s%N); fi"; }
 fi
@@ -67,7 +70,7 @@ unz="gzip -d -c"; command -v igzip >/dev/null && unz="igzip -d -c"
 untar="set -e; mkdir -p $FLOOR; for l in $layers; do $unz < $FLOOR.oci/blobs/sha256/\$l | tar -x -C $FLOOR; done"
 cmds+=(-n "untar floor" -p "$(wipe $FLOOR)" "bash -c '$untar'")
 
-log "loadavg before: $(cat /proc/loadavg) FRESH=${FRESH:-0}"
+log "loadavg before: $(cat /proc/loadavg) FRESH=${FRESH:-1}"
 hyperfine --runs "$RUNS" --export-json "$RESULTS/pull.json" --export-markdown "$RESULTS/pull.md" "${cmds[@]}" >&2
 
 python3 - "$RESULTS/pull.json" <<'EOF'
