@@ -3,8 +3,11 @@
 GO       ?= go
 CC       ?= gcc
 PREFIX   ?= /usr/local
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X github.com/berth-dev/berth/internal/version.Version=$(VERSION)
+VERSION  ?= 0.1.0-dev
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+BUILT    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+VPKG     := github.com/berth-dev/berth/internal/version
+LDFLAGS  := -s -w -X $(VPKG).Version=$(VERSION) -X $(VPKG).GitCommit=$(COMMIT) -X $(VPKG).BuildTime=$(BUILT)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 
 .PHONY: all build install deps test test-short lint bench clean

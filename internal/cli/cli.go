@@ -19,17 +19,25 @@ import (
 	"syscall"
 
 	"github.com/berth-dev/berth/internal/cli/client"
+	"github.com/berth-dev/berth/internal/version"
 	"github.com/moby/term"
 	"github.com/spf13/cobra"
 )
 
-// Version is the berth version printed by `berth --version` and `berth version`.
-// The linker may override it (-X github.com/berth-dev/berth/internal/cli.Version=…).
+// Version, GitCommit and BuildTime are printed by `berth --version` and
+// `berth version`; the Makefile sets them in internal/version.
 var (
-	Version   = "0.1.0-dev"
-	GitCommit = "unknown"
-	BuildTime = ""
+	Version   = version.Version
+	GitCommit = orUnknown(version.GitCommit)
+	BuildTime = version.BuildTime
 )
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
 
 // DefaultHost is where the daemon listens unless -H or BERTH_HOST say otherwise.
 const DefaultHost = "unix:///run/berth/berth.sock"

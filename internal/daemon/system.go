@@ -148,10 +148,11 @@ func (d *Daemon) SystemVersion(ctx context.Context) (system.VersionResponse, err
 		Arch:          runtime.GOARCH,
 		KernelVersion: kernel,
 		GoVersion:     runtime.Version(),
-		GitCommit:     version.Version,
-		BuildTime:     "",
+		GitCommit:     version.GitCommit,
+		BuildTime:     version.BuildTime,
 		Components: []system.ComponentVersion{
-			{Name: "Engine", Version: version.Version, Details: map[string]string{"ApiVersion": version.APIVersion, "MinAPIVersion": version.MinAPIVersion, "Os": "linux", "Arch": runtime.GOARCH, "GoVersion": runtime.Version(), "KernelVersion": kernel}},
+			{Name: "Engine", Version: version.Version, Details: map[string]string{"ApiVersion": version.APIVersion, "MinAPIVersion": version.MinAPIVersion, "Os": "linux", "Arch": runtime.GOARCH, "GoVersion": runtime.Version(), "KernelVersion": kernel,
+				"GitCommit": version.GitCommit, "BuildTime": version.BuildTime, "Experimental": "false"}},
 		},
 	}, nil
 }
