@@ -1,5 +1,5 @@
 // Package client is the berth CLI's Docker Engine API client: exactly the
-// calls the CLI makes, on net/http.
+// calls the CLI makes.
 //
 // Why not github.com/moby/moby/client: it links OpenTelemetry and
 // github.com/distribution/reference, whose package inits (regexp compiles,
@@ -9,10 +9,13 @@
 // and the wire behaviour (paths, headers, version negotiation, error texts)
 // is the same as moby's client v0.6.3 against our daemon.
 //
+// It does not link net/http (see transport.go for why and for the wire
+// protocol).
+//
 // Request flow:
 //
 //	method ─▶ get/post/put/delete ─▶ apiPath (negotiates /vX.Y on first use via _ping)
-//	       ─▶ http.Client.Do ─▶ connection errors → errConnectionFailed
+//	       ─▶ transport.roundTrip ─▶ connection errors → errConnectionFailed
 //	       ─▶ status ≥ 400 → "Error response from daemon: …" classified by errdefs
 //	attach/exec start ─▶ postHijacked: own dial, "Upgrade: tcp", 101 → raw conn
 package client
@@ -26,7 +29,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
+	"net/textproto"
 	"net/url"
 	"os"
 	"path"
@@ -38,7 +41,6 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/containerd/errdefs/pkg/errhttp"
 	"github.com/docker/go-connections/tlsconfig"
 	"github.com/moby/moby/client/pkg/versions"
 )
@@ -77,8 +79,7 @@ type Client struct {
 	negotiated bool
 
 	manualVersion string
-	transport     *http.Transport
-	http          *http.Client
+	transport     *transport
 }
 
 // Opt configures a Client in New.
@@ -151,38 +152,32 @@ func New(opts ...Opt) (*Client, error) {
 	if c.manualVersion != "" {
 		c.version, c.negotiated = c.manualVersion, true
 	}
-	tr := &http.Transport{MaxIdleConns: 6, IdleConnTimeout: 30 * time.Second, TLSClientConfig: c.tlsConfig}
-	dialer := &net.Dialer{Timeout: dialTimeout}
 	switch c.proto {
 	case "unix":
 		if len(c.addr) > len(syscall.RawSockaddrUnix{}.Path) {
 			return nil, fmt.Errorf("unix socket path %q is too long", c.addr)
 		}
-		tr.DisableCompression = true
-		addr := c.addr
-		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return dialer.DialContext(ctx, "unix", addr)
-		}
 	case "npipe":
 		return nil, errors.New("protocol not available")
-	default:
-		tr.Proxy = http.ProxyFromEnvironment
-		tr.DialContext = dialer.DialContext
 	}
-	c.transport = tr
-	c.http = &http.Client{Transport: tr, CheckRedirect: checkRedirect}
 	c.scheme = "http"
-	if c.tlsConfig != nil {
+	if c.tlsConfig != nil && c.proto != "unix" {
 		c.scheme = "https"
 	}
+	c.transport = &transport{dial: c.dialFunc(), maxIdle: 6}
 	return c, nil
 }
 
-func checkRedirect(_ *http.Request, via []*http.Request) error {
-	if via[0].Method == http.MethodGet {
-		return http.ErrUseLastResponse
+// checkRedirect follows no redirect: a GET gets the 3xx response itself,
+// other methods ErrRedirect (as the net/http client configured so did).
+func checkRedirect(req *request, resp *response) error {
+	switch resp.StatusCode {
+	case 301, 302, 303, 307, 308:
+		if req.Method != "GET" && resp.Header.Get("Location") != "" {
+			return &url.Error{Op: opName(req.Method), URL: req.URL.String(), Err: ErrRedirect}
+		}
 	}
-	return ErrRedirect
+	return nil
 }
 
 // parseHostURL splits "proto://addr"; only tcp hosts may carry a base path.
@@ -204,7 +199,7 @@ func parseHostURL(host string) (*url.URL, error) {
 
 // Close drops idle keep-alive connections.
 func (cli *Client) Close() error {
-	cli.transport.CloseIdleConnections()
+	cli.transport.closeIdle()
 	return nil
 }
 
@@ -250,17 +245,17 @@ func (cli *Client) checkVersion(ctx context.Context) error {
 // ping asks /_ping (HEAD, then GET as older daemons want) for Api-Version.
 func (cli *Client) ping(ctx context.Context) (string, error) {
 	p := path.Join(cli.basePath, "/_ping")
-	req, err := cli.buildRequest(ctx, http.MethodHead, p, nil, nil)
+	req, err := cli.buildRequest(ctx, "HEAD", p, nil, nil)
 	if err != nil {
 		return "", err
 	}
 	resp, err := cli.doRequest(req)
-	if err == nil && resp.StatusCode == http.StatusOK {
+	if err == nil && resp.StatusCode == 200 {
 		ensureReaderClosed(resp)
 		return resp.Header.Get("Api-Version"), nil
 	}
 	ensureReaderClosed(resp)
-	req, err = cli.buildRequest(ctx, http.MethodGet, p, nil, nil)
+	req, err = cli.buildRequest(ctx, "GET", p, nil, nil)
 	if err != nil {
 		return "", err
 	}
@@ -297,50 +292,50 @@ func (cli *Client) apiPath(ctx context.Context, p string, query url.Values) stri
 	return (&url.URL{Path: apiPath, RawQuery: query.Encode()}).String()
 }
 
-func (cli *Client) get(ctx context.Context, p string, query url.Values, headers http.Header) (*http.Response, error) {
-	return cli.sendRequest(ctx, http.MethodGet, p, query, headers, nil)
+func (cli *Client) get(ctx context.Context, p string, query url.Values, headers header) (*response, error) {
+	return cli.sendRequest(ctx, "GET", p, query, headers, nil)
 }
 
-func (cli *Client) head(ctx context.Context, p string, query url.Values, headers http.Header) (*http.Response, error) {
-	return cli.sendRequest(ctx, http.MethodHead, p, query, headers, nil)
+func (cli *Client) head(ctx context.Context, p string, query url.Values, headers header) (*response, error) {
+	return cli.sendRequest(ctx, "HEAD", p, query, headers, nil)
 }
 
-func (cli *Client) delete(ctx context.Context, p string, query url.Values, headers http.Header) (*http.Response, error) {
-	return cli.sendRequest(ctx, http.MethodDelete, p, query, headers, nil)
+func (cli *Client) delete(ctx context.Context, p string, query url.Values, headers header) (*response, error) {
+	return cli.sendRequest(ctx, "DELETE", p, query, headers, nil)
 }
 
 // post sends body as JSON (nil: no body).
-func (cli *Client) post(ctx context.Context, p string, query url.Values, headers http.Header, body any) (*http.Response, error) {
+func (cli *Client) post(ctx context.Context, p string, query url.Values, headers header, body any) (*response, error) {
 	r, err := jsonEncode(body)
 	if err != nil {
 		return nil, err
 	}
-	if r != http.NoBody {
+	if r != noBody {
 		headers = headers.Clone()
 		if headers == nil {
-			headers = http.Header{}
+			headers = header{}
 		}
 		headers.Set("Content-Type", "application/json")
 	}
-	return cli.sendRequest(ctx, http.MethodPost, p, query, headers, r)
+	return cli.sendRequest(ctx, "POST", p, query, headers, r)
 }
 
-func (cli *Client) putRaw(ctx context.Context, p string, query url.Values, headers http.Header, body io.Reader) (*http.Response, error) {
+func (cli *Client) putRaw(ctx context.Context, p string, query url.Values, headers header, body io.Reader) (*response, error) {
 	if body == nil {
-		body = http.NoBody
+		body = noBody
 	}
-	return cli.sendRequest(ctx, http.MethodPut, p, query, headers, body)
+	return cli.sendRequest(ctx, "PUT", p, query, headers, body)
 }
 
 func jsonEncode(data any) (io.Reader, error) {
 	switch x := data.(type) {
 	case nil:
-		return http.NoBody, nil
+		return noBody, nil
 	case io.Reader:
 		return x, nil
 	}
 	if v := reflect.ValueOf(data); v.Kind() == reflect.Pointer && v.IsNil() {
-		return http.NoBody, nil
+		return noBody, nil
 	}
 	b, err := json.Marshal(data)
 	if err != nil {
@@ -349,30 +344,31 @@ func jsonEncode(data any) (io.Reader, error) {
 	return bytes.NewReader(b), nil
 }
 
-func (cli *Client) buildRequest(ctx context.Context, method, p string, headers http.Header, body io.Reader) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, p, body)
+func (cli *Client) buildRequest(ctx context.Context, method, p string, headers header, body io.Reader) (*request, error) {
+	req, err := newRequest(ctx, method, p, body)
 	if err != nil {
 		return nil, err
 	}
 	for k, v := range headers {
-		req.Header[http.CanonicalHeaderKey(k)] = v
+		req.Header[textproto.CanonicalMIMEHeaderKey(k)] = v
 	}
 	if cli.userAgent != nil {
 		if *cli.userAgent == "" {
-			req.Header.Del("User-Agent")
+			req.Header.Set("User-Agent", "") // none
 		} else {
 			req.Header.Set("User-Agent", *cli.userAgent)
 		}
 	}
 	req.URL.Scheme = cli.scheme
 	req.URL.Host = cli.addr
+	req.Host = cli.addr
 	if cli.proto == "unix" || cli.proto == "npipe" {
 		req.Host = dummyHost
 	}
 	return req, nil
 }
 
-func (cli *Client) sendRequest(ctx context.Context, method, p string, query url.Values, headers http.Header, body io.Reader) (*http.Response, error) {
+func (cli *Client) sendRequest(ctx context.Context, method, p string, query url.Values, headers header, body io.Reader) (*response, error) {
 	req, err := cli.buildRequest(ctx, method, cli.apiPath(ctx, p, query), headers, body)
 	if err != nil {
 		return nil, err
@@ -400,16 +396,20 @@ func connectionFailed(host string) error {
 }
 
 // doRequest sends req and turns transport errors into moby's messages.
-func (cli *Client) doRequest(req *http.Request) (*http.Response, error) {
-	resp, err := cli.http.Do(req)
+func (cli *Client) doRequest(req *request) (*response, error) {
+	resp, err := cli.transport.roundTrip(req)
 	if err == nil {
+		if err := checkRedirect(req, resp); err != nil {
+			ensureReaderClosed(resp)
+			return nil, errConnectionFailed{fmt.Errorf("error during connect: %w", err)}
+		}
 		return resp, nil
 	}
 	msg := err.Error()
 	if cli.scheme != "https" && strings.Contains(msg, "malformed HTTP response") {
 		return nil, errConnectionFailed{fmt.Errorf("%w.\n* Are you trying to connect to a TLS-enabled daemon without TLS?", err)}
 	}
-	if cli.scheme == "https" && (strings.Contains(msg, "handshake failure") || strings.Contains(msg, "bad certificate")) {
+	if cli.scheme == "https" && (strings.Contains(msg, "handshake failure") || strings.Contains(msg, "bad certificate") || strings.Contains(msg, "certificate required")) {
 		return nil, errConnectionFailed{fmt.Errorf("the server probably has client authentication (--tlsverify) enabled; check your TLS client certification settings: %w", err)}
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -441,24 +441,24 @@ type errorResponse struct {
 
 // checkResponseErr turns a status ≥ 400 into "Error response from daemon: …",
 // classified by errdefs from the status code.
-func checkResponseErr(resp *http.Response) error {
-	if resp == nil || (resp.StatusCode >= http.StatusOK && resp.StatusCode < http.StatusBadRequest) {
+func checkResponseErr(resp *response) error {
+	if resp == nil || (resp.StatusCode >= 200 && resp.StatusCode < 400) {
 		return nil
 	}
 	return classify(responseError(resp), resp.StatusCode)
 }
 
-func responseError(resp *http.Response) error {
+func responseError(resp *response) error {
 	var reqURL, reqMethod string
 	if resp.Request != nil {
 		reqURL, reqMethod = resp.Request.URL.String(), resp.Request.Method
 	}
 	statusMsg := resp.Status
 	if statusMsg == "" {
-		statusMsg = http.StatusText(resp.StatusCode)
+		statusMsg = statusText(resp.StatusCode)
 	}
 	var body []byte
-	if resp.Body != nil && reqMethod != http.MethodHead {
+	if resp.Body != nil && reqMethod != "HEAD" {
 		const bodyMax = 1 << 20
 		lr := &io.LimitedReader{R: resp.Body, N: bodyMax}
 		var err error
@@ -485,7 +485,7 @@ func responseError(resp *http.Response) error {
 			return fmt.Errorf("error reading JSON: %w", err)
 		}
 		if er.Message == "" {
-			daemonErr = fmt.Errorf("API returned a %d (%s) but provided no error-message", resp.StatusCode, http.StatusText(resp.StatusCode))
+			daemonErr = fmt.Errorf("API returned a %d (%s) but provided no error-message", resp.StatusCode, statusText(resp.StatusCode))
 		} else {
 			daemonErr = errors.New(strings.TrimSpace(er.Message))
 		}
@@ -507,11 +507,11 @@ func (e *httpError) Unwrap() error        { return e.err }
 func (e *httpError) Is(target error) bool { return errors.Is(e.class, target) }
 
 func classify(err error, status int) error {
-	if err == nil || status == 0 || (status >= http.StatusOK && status < http.StatusBadRequest) {
+	if err == nil || status == 0 || (status >= 200 && status < 400) {
 		return err
 	}
-	class := errhttp.ToNative(status)
-	if cerrdefs.IsUnknown(class) {
+	class := statusClass(status)
+	if class == nil {
 		switch {
 		case status >= 400 && status < 500:
 			class = cerrdefs.ErrInvalidArgument
@@ -522,20 +522,50 @@ func classify(err error, status int) error {
 	return &httpError{err: err, class: class}
 }
 
+// statusClass is the errdefs class of an HTTP status, as containerd's
+// errhttp.ToNative maps it (that package imports net/http); nil: unknown.
+func statusClass(status int) error {
+	switch status {
+	case 404:
+		return cerrdefs.ErrNotFound
+	case 400:
+		return cerrdefs.ErrInvalidArgument
+	case 409:
+		return cerrdefs.ErrConflict
+	case 412:
+		return cerrdefs.ErrFailedPrecondition
+	case 401:
+		return cerrdefs.ErrUnauthenticated
+	case 403:
+		return cerrdefs.ErrPermissionDenied
+	case 304:
+		return cerrdefs.ErrNotModified
+	case 429:
+		return cerrdefs.ErrResourceExhausted
+	case 500:
+		return cerrdefs.ErrInternal
+	case 501:
+		return cerrdefs.ErrNotImplemented
+	case 503:
+		return cerrdefs.ErrUnavailable
+	}
+	return nil
+}
+
 // ensureReaderClosed drains a little of the body (so the connection can be
 // reused) and closes it.
-func ensureReaderClosed(resp *http.Response) {
+func ensureReaderClosed(resp *response) {
 	if resp == nil || resp.Body == nil {
 		return
 	}
-	if resp.ContentLength != 0 && (resp.Request == nil || resp.Request.Method != http.MethodHead) {
+	if resp.ContentLength != 0 && (resp.Request == nil || resp.Request.Method != "HEAD") {
 		_, _ = io.CopyN(io.Discard, resp.Body, 512)
 	}
 	_ = resp.Body.Close()
 }
 
 // decodeWithRaw decodes resp's JSON into out and also returns the raw bytes.
-func decodeWithRaw[T any](resp *http.Response, out *T) (json.RawMessage, error) {
+func decodeWithRaw[T any](resp *response, out *T) (json.RawMessage, error) {
 	if resp == nil || resp.Body == nil {
 		return nil, errors.New("empty response")
 	}
@@ -549,7 +579,7 @@ func decodeWithRaw[T any](resp *http.Response, out *T) (json.RawMessage, error) 
 
 // decode takes a request's result: on success it decodes the JSON body
 // into a T; either way the body is closed.
-func decode[T any](resp *http.Response, err error) (T, error) {
+func decode[T any](resp *response, err error) (T, error) {
 	var out T
 	defer ensureReaderClosed(resp)
 	if err != nil {
@@ -564,7 +594,7 @@ func decode[T any](resp *http.Response, err error) (T, error) {
 // and unmarshalled: json.Decoder grows its buffer from 512 bytes by
 // doubling, which for `ps -a` of 1000 containers (660 KB) allocates and
 // page-faults 2 MB.
-func decodeBody(resp *http.Response, out any) error {
+func decodeBody(resp *response, out any) error {
 	if n := resp.ContentLength; n > 0 && n <= 256<<20 {
 		b := make([]byte, n)
 		if _, err := io.ReadFull(resp.Body, b); err != nil {

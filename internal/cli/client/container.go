@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"path"
 	"path/filepath"
@@ -450,7 +449,7 @@ func (cli *Client) ContainerAttach(ctx context.Context, containerID string, opti
 	if options.Logs {
 		query.Set("logs", "1")
 	}
-	hj, err := cli.postHijacked(ctx, "/containers/"+containerID+"/attach", query, http.Header{"Content-Type": {"text/plain"}}, nil)
+	hj, err := cli.postHijacked(ctx, "/containers/"+containerID+"/attach", query, header{"Content-Type": {"text/plain"}}, nil)
 	if err != nil {
 		return ContainerAttachResult{}, err
 	}
@@ -504,12 +503,12 @@ func (cli *Client) ContainerLogs(ctx context.Context, containerID string, option
 	if options.Tail != "" && options.Tail != "all" {
 		query.Set("tail", options.Tail)
 	}
-	return cli.stream(ctx, http.MethodGet, "/containers/"+containerID+"/logs", query, nil, nil)
+	return cli.stream(ctx, "GET", "/containers/"+containerID+"/logs", query, nil, nil)
 }
 
 // stream sends a request whose answer the caller reads until EOF; the body
 // closes when ctx ends.
-func (cli *Client) stream(ctx context.Context, method, p string, query url.Values, headers http.Header, body io.Reader) (io.ReadCloser, error) {
+func (cli *Client) stream(ctx context.Context, method, p string, query url.Values, headers header, body io.Reader) (io.ReadCloser, error) {
 	resp, err := cli.sendRequest(ctx, method, p, query, headers, body)
 	if err != nil {
 		ensureReaderClosed(resp)
@@ -544,7 +543,7 @@ func (cli *Client) ContainerStats(ctx context.Context, containerID string, optio
 			query.Set("one-shot", "true")
 		}
 	}
-	body, err := cli.stream(ctx, http.MethodGet, "/containers/"+containerID+"/stats", query, nil, nil)
+	body, err := cli.stream(ctx, "GET", "/containers/"+containerID+"/stats", query, nil, nil)
 	if err != nil {
 		return ContainerStatsResult{}, err
 	}
@@ -676,7 +675,7 @@ func (cli *Client) ContainerExport(ctx context.Context, containerID string, _ Co
 	if err != nil {
 		return nil, err
 	}
-	return cli.stream(ctx, http.MethodGet, "/containers/"+containerID+"/export", url.Values{}, nil, nil)
+	return cli.stream(ctx, "GET", "/containers/"+containerID+"/export", url.Values{}, nil, nil)
 }
 
 // ContainerStatPathOptions is HEAD /containers/ID/archive.
@@ -762,7 +761,7 @@ func (cli *Client) CopyFromContainer(ctx context.Context, containerID string, op
 }
 
 // pathStatFromHeader decodes X-Docker-Container-Path-Stat (base64 JSON).
-func pathStatFromHeader(h http.Header) (container.PathStat, error) {
+func pathStatFromHeader(h header) (container.PathStat, error) {
 	var stat container.PathStat
 	dec := base64.NewDecoder(base64.StdEncoding, strings.NewReader(h.Get("X-Docker-Container-Path-Stat")))
 	if err := json.NewDecoder(dec).Decode(&stat); err != nil {
@@ -871,7 +870,7 @@ func (cli *Client) ExecAttach(ctx context.Context, execID string, options ExecAt
 	if err != nil {
 		return ExecAttachResult{}, err
 	}
-	hj, err := cli.postHijacked(ctx, "/exec/"+execID+"/start", nil, http.Header{"Content-Type": {"application/json"}},
+	hj, err := cli.postHijacked(ctx, "/exec/"+execID+"/start", nil, header{"Content-Type": {"application/json"}},
 		container.ExecStartRequest{Tty: options.TTY, ConsoleSize: cs})
 	return ExecAttachResult{HijackedResponse: hj}, err
 }

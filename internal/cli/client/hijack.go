@@ -3,10 +3,8 @@ package client
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"time"
 )
@@ -22,8 +20,10 @@ import (
 //	stdin bytes ──▶ … CloseWrite (half-close: the process sees EOF)
 //	                                    ◀──  stdout/stderr bytes … EOF when it exits
 //
-// The request goes over a connection of our own rather than http.Client's
-// pool, so the raw connection can be handed to the caller.
+// The request goes over a new connection of its own rather than one from
+// the transport's pool, so the raw connection can be handed to the caller.
+// Daemons that do not upgrade answer 200 and then stream the same way;
+// docker's client accepts both, and so does this one.
 
 // HijackedResponse is an upgraded connection: write stdin to Conn, read
 // output from Reader.
@@ -54,12 +54,12 @@ func (h *HijackedResponse) CloseWrite() error {
 	return nil
 }
 
-func (cli *Client) postHijacked(ctx context.Context, p string, query url.Values, headers http.Header, body any) (HijackedResponse, error) {
+func (cli *Client) postHijacked(ctx context.Context, p string, query url.Values, headers header, body any) (HijackedResponse, error) {
 	r, err := jsonEncode(body)
 	if err != nil {
 		return HijackedResponse{}, err
 	}
-	req, err := cli.buildRequest(ctx, http.MethodPost, cli.apiPath(ctx, p, query), headers, r)
+	req, err := cli.buildRequest(ctx, "POST", cli.apiPath(ctx, p, query), headers, r)
 	if err != nil {
 		return HijackedResponse{}, err
 	}
@@ -70,20 +70,12 @@ func (cli *Client) postHijacked(ctx context.Context, p string, query url.Values,
 	return HijackedResponse{Conn: conn, Reader: bufio.NewReader(conn), mediaType: mediaType}, nil
 }
 
-// dial opens a connection to the daemon like the HTTP transport does.
-func (cli *Client) dial(ctx context.Context) (net.Conn, error) {
-	if cli.tlsConfig != nil && cli.proto != "unix" {
-		return (&tls.Dialer{Config: cli.tlsConfig}).DialContext(ctx, cli.proto, cli.addr)
-	}
-	return cli.transport.DialContext(ctx, cli.proto, cli.addr)
-}
-
-func (cli *Client) setupHijackConn(req *http.Request, proto string) (retConn net.Conn, mediaType string, retErr error) {
-	ctx := req.Context()
+func (cli *Client) setupHijackConn(req *request, proto string) (retConn net.Conn, mediaType string, retErr error) {
+	ctx := req.ctx
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", proto)
 
-	conn, err := cli.dial(ctx)
+	conn, err := cli.transport.dial(ctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("cannot connect to the Docker daemon. Is 'docker daemon' running on this host?: %w", err)
 	}
@@ -111,15 +103,14 @@ func (cli *Client) setupHijackConn(req *http.Request, proto string) (retConn net
 		}
 	}()
 
-	if err := req.Write(hc.Conn); err != nil {
+	if err := writeRequest(hc.Conn, req); err != nil {
 		return nil, "", err
 	}
-	resp, err := http.ReadResponse(hc.r, req)
+	resp, err := readResponse(hc.r, req)
 	if err != nil {
 		return nil, "", err
 	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusSwitchingProtocols {
+	if resp.StatusCode != 101 && resp.StatusCode != 200 {
 		return nil, "", fmt.Errorf("unable to upgrade to %s, received %d", proto, resp.StatusCode)
 	}
 	// Output the daemon sent along with the 101 sits in hc.r: keep reading

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strconv"
 
@@ -47,16 +46,16 @@ func (cli *Client) ImagePull(ctx context.Context, refStr string, options ImagePu
 		}
 		query.Set("platform", formatPlatform(options.Platforms[0]))
 	}
-	return cli.withAuth(ctx, options.RegistryAuth, options.PrivilegeFunc, func(h http.Header) (*http.Response, error) {
+	return cli.withAuth(ctx, options.RegistryAuth, options.PrivilegeFunc, func(h header) (*response, error) {
 		return cli.post(ctx, "/images/create", query, h, nil)
 	})
 }
 
 // withAuth sends with the X-Registry-Auth header, and once more with fresh
 // credentials from privilegeFunc if the daemon answers unauthorized.
-func (cli *Client) withAuth(ctx context.Context, auth string, privilegeFunc func(context.Context) (string, error), send func(http.Header) (*http.Response, error)) (io.ReadCloser, error) {
-	try := func(auth string) (*http.Response, error) {
-		h := http.Header{}
+func (cli *Client) withAuth(ctx context.Context, auth string, privilegeFunc func(context.Context) (string, error), send func(header) (*response, error)) (io.ReadCloser, error) {
+	try := func(auth string) (*response, error) {
+		h := header{}
 		if auth != "" {
 			h.Set(registry.AuthHeader, auth)
 		}
@@ -108,8 +107,8 @@ func (cli *Client) ImagePush(ctx context.Context, img string, options ImagePushO
 		}
 		query.Set("platform", string(p))
 	}
-	return cli.withAuth(ctx, options.RegistryAuth, options.PrivilegeFunc, func(h http.Header) (*http.Response, error) {
-		return cli.post(ctx, "/images/"+ref.name+"/push", query, h, http.NoBody)
+	return cli.withAuth(ctx, options.RegistryAuth, options.PrivilegeFunc, func(h header) (*response, error) {
+		return cli.post(ctx, "/images/"+ref.name+"/push", query, h, noBody)
 	})
 }
 
@@ -180,7 +179,7 @@ func (cli *Client) ImageImport(ctx context.Context, source ImageImportSource, re
 	for _, c := range options.Changes {
 		query.Add("changes", c)
 	}
-	return cli.stream(ctx, http.MethodPost, "/images/create", query, nil, source.Source)
+	return cli.stream(ctx, "POST", "/images/create", query, nil, source.Source)
 }
 
 // ImageLoadOption configures ImageLoad.
@@ -211,7 +210,7 @@ func (cli *Client) ImageLoad(ctx context.Context, input io.Reader, loadOpts ...I
 	if err := cli.setPlatforms(ctx, query, "platform", opts.platforms); err != nil {
 		return nil, err
 	}
-	return cli.stream(ctx, http.MethodPost, "/images/load", query, http.Header{"Content-Type": {"application/x-tar"}}, input)
+	return cli.stream(ctx, "POST", "/images/load", query, header{"Content-Type": {"application/x-tar"}}, input)
 }
 
 // setPlatforms adds each distinct platform as JSON (API ≥ 1.48).
@@ -264,7 +263,7 @@ func (cli *Client) ImageSave(ctx context.Context, imageIDs []string, saveOpts ..
 	if err := cli.setPlatforms(ctx, query, "platform", opts.platforms); err != nil {
 		return nil, err
 	}
-	return cli.stream(ctx, http.MethodGet, "/images/get", query, nil, nil)
+	return cli.stream(ctx, "GET", "/images/get", query, nil, nil)
 }
 
 // ImageInspectOption configures ImageInspect.
@@ -461,9 +460,9 @@ func (cli *Client) ImageSearch(ctx context.Context, term string, options ImageSe
 		query.Set("limit", strconv.Itoa(options.Limit))
 	}
 	options.Filters.updateURLValues(query)
-	try := func(auth string) (*http.Response, error) {
+	try := func(auth string) (*response, error) {
 		// The header goes even when empty, as moby's client sends it.
-		return cli.get(ctx, "/images/search", query, http.Header{registry.AuthHeader: {auth}})
+		return cli.get(ctx, "/images/search", query, header{registry.AuthHeader: {auth}})
 	}
 	resp, err := try(options.RegistryAuth)
 	if cerrdefs.IsUnauthorized(err) && options.PrivilegeFunc != nil {

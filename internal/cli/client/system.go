@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"slices"
 	"time"
@@ -101,7 +100,7 @@ func (cli *Client) Events(ctx context.Context, options EventsListOptions) Events
 			errs <- err
 			return
 		}
-		headers := http.Header{}
+		headers := header{}
 		headers.Add("Accept", "application/jsonl")
 		headers.Add("Accept", "application/x-ndjson;q=0.9")
 		headers.Add("Accept", "application/json-seq;q=0.5")
