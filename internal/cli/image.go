@@ -13,7 +13,6 @@ import (
 	"github.com/berth-dev/berth/internal/cli/client"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
-	"github.com/moby/moby/client/pkg/jsonmessage"
 	"github.com/moby/term"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -53,7 +52,7 @@ func (c *CLI) pullImage(ctx context.Context, ref, platform string, all bool, out
 	}
 	defer resp.Close()
 	fd, isTerm := term.GetFdInfo(out)
-	return jsonmessage.DisplayJSONMessagesStream(resp, out, fd, isTerm, nil)
+	return displayJSONMessages(resp, out, fd, isTerm)
 }
 
 // fullyQualified renders "docker.io/library/busybox:latest" as docker pull prints it.
@@ -154,7 +153,7 @@ func (c *CLI) newPushCommand() *cobra.Command {
 				out = io.Discard
 			}
 			fd, isTerm := term.GetFdInfo(out)
-			if err := jsonmessage.DisplayJSONMessagesStream(resp, out, fd, isTerm, nil); err != nil {
+			if err := displayJSONMessages(resp, out, fd, isTerm); err != nil {
 				return err
 			}
 			if quiet {
@@ -667,7 +666,7 @@ func (c *CLI) newLoadCommand() *cobra.Command {
 			}
 			defer rc.Close()
 			fd, isTerm := c.outFd()
-			return jsonmessage.DisplayJSONMessagesStream(rc, c.out, fd, isTerm, nil)
+			return displayJSONMessages(rc, c.out, fd, isTerm)
 		},
 	}
 	cmd.Flags().StringVarP(&input, "input", "i", "", "Read from tar archive file, instead of STDIN")
@@ -718,7 +717,7 @@ func (c *CLI) newImportCommand() *cobra.Command {
 			}
 			defer rc.Close()
 			fd, isTerm := c.outFd()
-			return jsonmessage.DisplayJSONMessagesStream(rc, c.out, fd, isTerm, nil)
+			return displayJSONMessages(rc, c.out, fd, isTerm)
 		},
 	}
 	cmd.Flags().VarP(&changes, "change", "c", "Apply Dockerfile instruction to the created image")

@@ -506,6 +506,11 @@ func (e *httpError) Error() string        { return e.err.Error() }
 func (e *httpError) Unwrap() error        { return e.err }
 func (e *httpError) Is(target error) bool { return errors.Is(e.class, target) }
 
+// FromStatusCode classifies err by an HTTP status code (as moby's client
+// does for errors in JSON progress streams); 0 and statuses < 400 leave
+// err as it is.
+func FromStatusCode(err error, status int) error { return classify(err, status) }
+
 func classify(err error, status int) error {
 	if err == nil || status == 0 || (status >= 200 && status < 400) {
 		return err
@@ -517,6 +522,8 @@ func classify(err error, status int) error {
 			class = cerrdefs.ErrInvalidArgument
 		case status >= 500 && status < 600:
 			class = cerrdefs.ErrInternal
+		default:
+			class = cerrdefs.ErrUnknown
 		}
 	}
 	return &httpError{err: err, class: class}
