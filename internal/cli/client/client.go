@@ -161,7 +161,7 @@ func New(opts ...Opt) (*Client, error) {
 		return nil, errors.New("protocol not available")
 	}
 	c.scheme = "http"
-	if c.tlsConfig != nil && c.proto != "unix" {
+	if c.tlsConfig != nil {
 		c.scheme = "https"
 	}
 	c.transport = &transport{dial: c.dialFunc(), maxIdle: 6}

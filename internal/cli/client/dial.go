@@ -16,26 +16,26 @@ import (
 
 // dialFunc returns how the client reaches the daemon: a unix socket, or
 // tcp (directly or through an HTTP(S)_PROXY CONNECT tunnel), with TLS on
-// top for tcp when configured.
+// top when configured (over unix too, as docker's client does).
 func (cli *Client) dialFunc() func(ctx context.Context) (net.Conn, error) {
 	d := &net.Dialer{Timeout: dialTimeout}
-	addr := cli.addr
-	if cli.proto == "unix" {
-		return func(ctx context.Context) (net.Conn, error) {
-			return d.DialContext(ctx, "unix", addr)
-		}
-	}
+	addr, unix := cli.addr, cli.proto == "unix"
 	scheme, tlsConfig := cli.scheme, cli.tlsConfig
 	return func(ctx context.Context) (net.Conn, error) {
-		proxy, err := proxyFor(scheme, addr)
-		if err != nil {
-			return nil, err
-		}
 		var c net.Conn
-		if proxy != nil {
-			c, err = dialProxy(ctx, d, proxy, addr)
+		var err error
+		if unix {
+			c, err = d.DialContext(ctx, "unix", addr)
 		} else {
-			c, err = d.DialContext(ctx, "tcp", addr)
+			var proxy *url.URL
+			if proxy, err = proxyFor(scheme, addr); err != nil {
+				return nil, err
+			}
+			if proxy != nil {
+				c, err = dialProxy(ctx, d, proxy, addr)
+			} else {
+				c, err = d.DialContext(ctx, "tcp", addr)
+			}
 		}
 		if err != nil || tlsConfig == nil {
 			return c, err
