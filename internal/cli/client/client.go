@@ -337,7 +337,7 @@ func jsonEncode(data any) (io.Reader, error) {
 	if v := reflect.ValueOf(data); v.Kind() == reflect.Pointer && v.IsNil() {
 		return noBody, nil
 	}
-	b, err := json.Marshal(data)
+	b, err := marshalJSON(data)
 	if err != nil {
 		return nil, err
 	}
@@ -700,7 +700,7 @@ func (f Filters) updateURLValues(values url.Values) {
 		values.Del("filters")
 		return
 	}
-	b, err := json.Marshal(f)
+	b, err := marshalJSON(f)
 	if err != nil {
 		panic(err) // maps of strings always marshal
 	}
