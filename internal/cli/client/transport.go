@@ -20,7 +20,11 @@ import (
 // A small HTTP/1.1 client, written here instead of using net/http because
 // merely linking net/http (its inits, its size, the Transport's goroutines)
 // costs ~6 ms of CPU on every CLI start, and a CLI start is on the critical
-// path of `berth run`. It speaks only what the Docker API needs:
+// path of `berth run`. Measured on the 2-core VM (perf stat -r 60, load
+// ~2.5): `berth run -d` 30.3 -> 26.6 ms CPU and 561 -> 469 page faults,
+// `berth --version` 20.2 -> 19.0 ms, binary 10.2 -> 9.1 MB (with
+// progress.go replacing moby's jsonmessage and jsonenc.go).
+// It speaks only what the Docker API needs:
 //
 //	client                                            daemon
 //	POST /v1.51/containers/create?name=x HTTP/1.1 ─▶
