@@ -44,7 +44,10 @@ import (
 // said "Connection: close"; concurrent requests take separate connections.
 // A request that fails on a reused connection before any response byte
 // arrived (the daemon closed the idle connection) is retried once on a new
-// connection when its body can be replayed.
+// connection when its body can be replayed, and, once it was written in
+// full, only when it is idempotent (GET, HEAD): a POST or DELETE the daemon
+// may have processed is never sent twice. Those check instead that the
+// idle connection is still open before they use it.
 //
 // Cancellation: while a request or its response body is in flight, the
 // end of its context closes the connection (context.AfterFunc), so a
@@ -175,21 +178,56 @@ type persistConn struct {
 	reused bool
 }
 
-func (t *transport) getConn(ctx context.Context) (*persistConn, error) {
-	t.mu.Lock()
-	if n := len(t.idle); n > 0 {
+// getConn takes an idle connection or dials one. probe checks that an idle
+// connection is still open first (for requests that are not resent once
+// written, see roundTrip).
+func (t *transport) getConn(ctx context.Context, probe bool) (*persistConn, error) {
+	for {
+		t.mu.Lock()
+		n := len(t.idle)
+		if n == 0 {
+			t.mu.Unlock()
+			break
+		}
 		pc := t.idle[n-1]
 		t.idle = t.idle[:n-1]
 		t.mu.Unlock()
+		if probe && !pc.alive() {
+			_ = pc.Close()
+			continue
+		}
 		pc.reused = true
 		return pc, nil
 	}
-	t.mu.Unlock()
 	c, err := t.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return &persistConn{Conn: c, br: bufio.NewReader(c)}, nil
+}
+
+// alive reports whether an idle connection was not closed (or written to)
+// by the daemon meanwhile: reading it must find nothing yet.
+func (pc *persistConn) alive() bool {
+	if pc.br.Buffered() > 0 {
+		return false
+	}
+	_ = pc.SetReadDeadline(time.Now())
+	_, err := pc.br.Peek(1)
+	_ = pc.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// idempotent reports whether a request may be sent again after it was
+// written in full (net/http's rule): the daemon may have processed it
+// before the connection ended.
+func idempotent(method string) bool {
+	switch method {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	return false
 }
 
 func (t *transport) putConn(pc *persistConn) {
@@ -242,7 +280,7 @@ func (t *transport) roundTripOnce(req *request) (_ *response, retErr error) {
 	if err := req.ctx.Err(); err != nil {
 		return nil, err
 	}
-	pc, err := t.getConn(req.ctx)
+	pc, err := t.getConn(req.ctx, !idempotent(req.Method))
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +314,7 @@ func (t *transport) roundTripOnce(req *request) (_ *response, retErr error) {
 		return nil, err
 	}
 	if _, err := pc.br.Peek(1); err != nil {
-		if pc.reused && writeDone == nil && isStaleErr(err) {
+		if pc.reused && writeDone == nil && isStaleErr(err) && idempotent(req.Method) {
 			return nil, errStale{err}
 		}
 		if errors.Is(err, io.EOF) {
