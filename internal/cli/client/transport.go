@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -207,16 +208,38 @@ func (t *transport) getConn(ctx context.Context, probe bool) (*persistConn, erro
 }
 
 // alive reports whether an idle connection was not closed (or written to)
-// by the daemon meanwhile: reading it must find nothing yet.
+// by the daemon meanwhile: a non-blocking peek at the socket must find
+// nothing yet. (A read with a deadline in the past would not do: Go's
+// poller fails it before asking the kernel.) Over TLS a waiting record may
+// be a close_notify, so anything there counts as closed. A connection
+// without a socket to peek at (a proxy tunnel with buffered bytes) is
+// taken as alive.
 func (pc *persistConn) alive() bool {
 	if pc.br.Buffered() > 0 {
 		return false
 	}
-	_ = pc.SetReadDeadline(time.Now())
-	_, err := pc.br.Peek(1)
-	_ = pc.SetReadDeadline(time.Time{})
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	c := pc.Conn
+	if nc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = nc.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := false
+	if err := rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		alive = err == syscall.EAGAIN
+		return true
+	}); err != nil {
+		return false
+	}
+	return alive
 }
 
 // idempotent reports whether a request may be sent again after it was
