@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -46,7 +47,9 @@ func memoryExecRoot(dir string) (mounted bool, err error) {
 
 // holdsState reports whether dir holds any container's state: anything but
 // directories, a stopped daemon's socket and pid file (both made again
-// after New) and the runtime's seccomp cache.
+// after New) and the runtime's seccomp cache. A socket that still accepts
+// connections is a running daemon's (one with another data root): the
+// tmpfs would hide it.
 func holdsState(dir string) (bool, error) {
 	errFound := errors.New("found")
 	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
@@ -56,7 +59,13 @@ func holdsState(dir string) (bool, error) {
 		switch rel, _ := filepath.Rel(dir, p); {
 		case rel == filepath.Join("runtime", ".seccomp") && de.IsDir():
 			return filepath.SkipDir
-		case de.IsDir(), rel == "berth.sock" && de.Type()&fs.ModeSocket != 0, rel == "berth.pid" && de.Type().IsRegular():
+		case rel == "berth.sock" && de.Type()&fs.ModeSocket != 0:
+			if c, err := net.Dial("unix", p); err == nil {
+				c.Close()
+				return errFound
+			}
+			return nil
+		case de.IsDir(), rel == "berth.pid" && de.Type().IsRegular():
 			return nil
 		}
 		return errFound

@@ -45,3 +45,18 @@ func TestHoldsState(t *testing.T) {
 		t.Errorf("a missing exec root: %v", err)
 	}
 }
+
+// A daemon serving on the exec root's berth.sock (one with another data
+// root, on an exec root it kept on disk) must not have a tmpfs mounted over
+// its socket.
+func TestHoldsStateLiveSocket(t *testing.T) {
+	dir := t.TempDir()
+	l, err := net.Listen("unix", filepath.Join(dir, "berth.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if busy, err := holdsState(dir); err != nil || !busy {
+		t.Fatalf("with a daemon listening on berth.sock: busy=%v err=%v, want true", busy, err)
+	}
+}
