@@ -4,7 +4,8 @@ GO       ?= go
 CC       ?= gcc
 PREFIX   ?= /usr/local
 VERSION  ?= 0.1.0-dev
-COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+# empty outside a git checkout (not "-dirty" alone)
+COMMIT   ?= $(shell c=$$(git rev-parse --short HEAD 2>/dev/null) && { git diff --quiet HEAD 2>/dev/null && echo $$c || echo $$c-dirty; })
 BUILT    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 VPKG     := github.com/berth-dev/berth/internal/version
 LDFLAGS  := -s -w -X $(VPKG).Version=$(VERSION) -X $(VPKG).GitCommit=$(COMMIT) -X $(VPKG).BuildTime=$(BUILT)
