@@ -39,7 +39,14 @@ func memoryExecRoot(dir string) (mounted bool, err error) {
 	if err != nil || busy {
 		return false, err
 	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0710"); err != nil {
+	// The directory's owner and mode, which an administrator may have
+	// opened to the socket's group.
+	var ds unix.Stat_t
+	if err := unix.Stat(dir, &ds); err != nil {
+		return false, err
+	}
+	opts := fmt.Sprintf("mode=%o,uid=%d,gid=%d", ds.Mode&0o7777, ds.Uid, ds.Gid)
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
 		return false, fmt.Errorf("mount tmpfs on exec root %s: %w", dir, err)
 	}
 	return true, nil

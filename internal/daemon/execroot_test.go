@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestHoldsState(t *testing.T) {
@@ -58,5 +60,36 @@ func TestHoldsStateLiveSocket(t *testing.T) {
 	defer l.Close()
 	if busy, err := holdsState(dir); err != nil || !busy {
 		t.Fatalf("with a daemon listening on berth.sock: busy=%v err=%v, want true", busy, err)
+	}
+}
+
+// The tmpfs keeps the exec root's owner and mode: an administrator who
+// opened it to a group (the socket's, to reach berth.sock in it) is not
+// undone by the mount.
+func TestMemoryExecRootKeepsOwnerAndMode(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: mounts a tmpfs")
+	}
+	dir := filepath.Join(t.TempDir(), "exec")
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 0, 4242); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	mounted, err := memoryExecRoot(dir)
+	if err != nil || !mounted {
+		t.Skipf("no tmpfs mounted (%v): the test directory is on tmpfs already?", err)
+	}
+	defer func() { _ = unix.Unmount(dir, unix.MNT_DETACH) }()
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode&0o7777 != 0o750 || st.Uid != 0 || st.Gid != 4242 {
+		t.Errorf("exec root tmpfs is %o %d:%d, want 750 0:4242 as the directory was", st.Mode&0o7777, st.Uid, st.Gid)
 	}
 }
