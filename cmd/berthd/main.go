@@ -6,9 +6,19 @@
 // start costs ~20 µs, and the CLI's start is on the path of every `run`.
 package main
 
-import "os"
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
 
 func main() {
+	// dockerd's umask, set once before any goroutine makes files: the
+	// files and directories the daemon makes for containers (mount points,
+	// etc files, the init layer's /etc) must not depend on the umask it was
+	// started with, and the API socket is born 0755 (nobody else can
+	// connect) until api.Listen gives it its group and mode.
+	unix.Umask(0o022)
 	args := os.Args[1:]
 	// `berthd daemon [flags]` is accepted too, so that scripts written
 	// for `berth daemon` work with either binary.

@@ -77,11 +77,11 @@ func listenUnix(path string) (net.Listener, error) {
 		}
 		_ = os.Remove(path)
 	}
-	// Create with no permissions for others from the start (no window
-	// where the socket is world-accessible).
-	old := umask(0o177)
+	// The daemon runs with umask 022 (cmd/berthd), so the socket is born
+	// 0755 and connect(2), which needs write permission, is root's only
+	// until the chown and chmod below. Not a umask switch around the bind:
+	// the umask is the process's, and other goroutines make files meanwhile.
 	l, err := net.Listen("unix", path)
-	umask(old)
 	if err != nil {
 		return nil, err
 	}

@@ -70,3 +70,21 @@ func TestInitLayerAndMemoryExecRoot(t *testing.T) {
 		t.Errorf("%d snapshots left after the image and its containers were removed", got)
 	}
 }
+
+// The daemon sets its own umask (022, as dockerd): started with umask 077,
+// it still makes etc files and mount points a container's non-root user can
+// read, and its socket still ends up 0660.
+func TestDaemonUmask(t *testing.T) {
+	dockerCLI(t)
+	requireRegistry(t)
+	old := syscall.Umask(0o077) // inherited by the daemon; no e2e test runs in parallel
+	d := startDaemon(t)
+	syscall.Umask(old)
+	d.must("docker", "pull", bb)
+	if out, err := d.docker("run", "--rm", "-u", "1000:1000", bb, "cat", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"); err != nil {
+		t.Errorf("a non-root user cannot read the etc files: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(d.sock); err != nil || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode %v (%v), want 0660", fi.Mode().Perm(), err)
+	}
+}
