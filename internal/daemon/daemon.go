@@ -138,6 +138,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Daemon, error) {
 		db.Close()
 		return nil, err
 	}
+	sweepMountDirs(snapRoot) // initlayer.go: a crash's mounts, before the layers' sweep
 	d.images, err = image.New(ctx, image.Options{
 		Root:               filepath.Join(cfg.DataRoot, "content"),
 		DB:                 db,

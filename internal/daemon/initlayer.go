@@ -82,7 +82,7 @@ func (d *Daemon) initLayer(ctx context.Context, chain string) (string, error) {
 // the mount, so that overlay decides what exists (whiteouts, opaque
 // directories, symlinks in any layer) and copies /etc up as it is.
 func (d *Daemon) fillInitLayer(m []snapshot.Mount) error {
-	dir, err := os.MkdirTemp(filepath.Join(d.cfg.DataRoot, "snapshots"), "init-")
+	dir, err := os.MkdirTemp(filepath.Join(d.cfg.DataRoot, "snapshots"), mountDirPrefixes[0])
 	if err != nil {
 		return err
 	}
@@ -153,4 +153,23 @@ func (l imageLayers) Cleanup(ctx context.Context, keep func(digest.Digest) bool)
 		_ = l.Snapshotter.Remove(ctx, v) // refused while a container uses it
 	}
 	return l.SnapshotLayers.Cleanup(ctx, keep)
+}
+
+// mountDirPrefixes name the temporary mount points the daemon makes in
+// <data-root>/snapshots: the init layer's and userns-remap's (userns.go).
+var mountDirPrefixes = []string{"init-", "userns-src-"}
+
+// sweepMountDirs unmounts and removes the temporary mount points a daemon
+// killed while filling an init layer or shifting an image left behind.
+func sweepMountDirs(snapRoot string) {
+	entries, _ := os.ReadDir(snapRoot)
+	for _, e := range entries {
+		for _, p := range mountDirPrefixes {
+			if e.IsDir() && strings.HasPrefix(e.Name(), p) {
+				dir := filepath.Join(snapRoot, e.Name())
+				_ = snapshot.UnmountAll(dir)
+				_ = os.Remove(dir)
+			}
+		}
+	}
 }

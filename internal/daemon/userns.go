@@ -327,7 +327,7 @@ func (d *Daemon) shiftedLayer(ctx context.Context, chain string) (string, error)
 		return "", fmt.Errorf("userns: view of %s: %w", chain, err)
 	}
 	defer func() { _ = d.snaps.Remove(context.WithoutCancel(ctx), view) }()
-	src, err := os.MkdirTemp(filepath.Join(d.cfg.DataRoot, "snapshots"), "userns-src-")
+	src, err := os.MkdirTemp(filepath.Join(d.cfg.DataRoot, "snapshots"), mountDirPrefixes[1]) // swept by sweepMountDirs
 	if err != nil {
 		return "", err
 	}

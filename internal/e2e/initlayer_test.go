@@ -69,6 +69,22 @@ func TestInitLayerAndMemoryExecRoot(t *testing.T) {
 	if got := count(); got != 0 {
 		t.Errorf("%d snapshots left after the image and its containers were removed", got)
 	}
+
+	// A daemon killed while filling an init layer leaves its mount point;
+	// the next one sweeps it.
+	d.kill()
+	left := filepath.Join(d.root, "data", "snapshots", "init-12345")
+	if err := os.Mkdir(left, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", left, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	d.start()
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("a crash's init layer mount point %s is still there (%v)", left, err)
+		_ = syscall.Unmount(left, syscall.MNT_DETACH)
+	}
 }
 
 // The daemon sets its own umask (022, as dockerd): started with umask 077,
