@@ -5,7 +5,8 @@
 # bridge lands). Then 50 × `run -d busybox sleep 100`, 8 at a time; the idle
 # daemon's PSS; the monitor's PSS per container; `ps -a` with 1000 containers.
 # Section bridge: the default bridge vs --network none per engine.
-#   RUNS (20), PAR_N (50), PAR_P (8), PS_N (1000), SECTIONS ("run bridge parallel memory ps")
+#   RUNS (20), PAR_N (50), PAR_P (8), PAR_SETTLE (5 s before each burst), PS_N (1000),
+#   SECTIONS ("run bridge parallel memory ps")
 . "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-20}
 PAR_N=${PAR_N:-50}
@@ -88,6 +89,10 @@ parallel)
 		# started daemon (berth's here) otherwise pays its first page faults
 		# in the timed burst, while dockerd and podman's storage are warm
 		"$@" run --rm --network none "$BB" true >/dev/null 2>&1 || true
+		# and the previous engine's teardown done: the kernel destroys
+		# network namespaces (50 per engine here) in a worker after the
+		# containers are gone, which would bill the next engine's burst
+		sleep "${PAR_SETTLE:-5}"
 		start=$(date +%s.%N)
 		seq "$PAR_N" | xargs -P "$PAR_P" -I{} "$@" run -d --network none --label berth-bench=par "$BB" sleep 100 >/dev/null
 		end=$(date +%s.%N)
