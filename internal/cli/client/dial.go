@@ -156,8 +156,8 @@ func (e proxyEnv) noProxyMatch(host, port string, ip net.IP) bool {
 			continue
 		}
 		pHost = strings.TrimPrefix(pHost, "*")
-		if strings.HasPrefix(pHost, ".") {
-			if strings.HasSuffix(host, pHost) || host == pHost[1:] {
+		if strings.HasPrefix(pHost, ".") { // subdomains only, as net/http's httpproxy
+			if strings.HasSuffix(host, pHost) {
 				return true
 			}
 			continue

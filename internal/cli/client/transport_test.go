@@ -480,7 +480,7 @@ func TestProxyFromEnvironment(t *testing.T) {
 		{"https", "127.0.0.1:2376", ""},
 		{"https", "skip.example:2376", ""},
 		{"https", "a.skip.example:2376", ""},
-		{"https", "dot.example:2376", ""},
+		{"https", "dot.example:2376", "https://sproxy:443"}, // ".dot.example": subdomains only, as net/http
 		{"https", "b.dot.example:2376", ""},
 		{"https", "notskip.example:2376", "https://sproxy:443"},
 		{"https", "10.1.2.3:2376", ""},
