@@ -13,7 +13,6 @@ import (
 	"log"
 	"math/big"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -71,27 +70,7 @@ func TestTLSClientCert(t *testing.T) {
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}, ca, caKey)
 
 	var peer string
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-			peer = r.TLS.PeerCertificates[0].Subject.CommonName
-		}
-		switch {
-		case r.URL.Path == "/_ping":
-			w.Header().Set("Api-Version", "1.44")
-		case strings.HasSuffix(r.URL.Path, "/attach"):
-			conn, buf, err := http.NewResponseController(w).Hijack()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer conn.Close()
-			_, _ = io.WriteString(conn, "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
-			in, _ := io.ReadAll(buf)
-			_, _ = io.WriteString(conn, "echo "+string(in))
-		default:
-			_, _ = io.WriteString(w, `{"Version":"client-cert"}`)
-		}
-	}))
+	srv := httptest.NewUnstartedServer(echoDaemon(t, "client-cert", &peer))
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool,

@@ -16,24 +16,7 @@ import (
 // TestTLS talks to an HTTPS daemon over tcp, plain and hijacked: the CA
 // file is honoured and the upgraded stream half-closes over TLS.
 func TestTLS(t *testing.T) {
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.URL.Path == "/_ping":
-			w.Header().Set("Api-Version", "1.44")
-		case strings.HasSuffix(r.URL.Path, "/attach"):
-			conn, buf, err := http.NewResponseController(w).Hijack()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer conn.Close()
-			_, _ = io.WriteString(conn, "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n")
-			in, _ := io.ReadAll(buf)
-			_, _ = io.WriteString(conn, "echo "+string(in))
-		default:
-			_, _ = io.WriteString(w, `{"Version":"test"}`)
-		}
-	}))
+	srv := httptest.NewUnstartedServer(echoDaemon(t, "test", nil))
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes below
 	srv.StartTLS()
 	defer srv.Close()
@@ -81,4 +64,31 @@ func TestTLS(t *testing.T) {
 	if _, err := noTLS.ServerVersion(context.Background(), ServerVersionOptions{}); err == nil {
 		t.Errorf("plain HTTP to a TLS server succeeded")
 	}
+}
+
+// echoDaemon answers _ping, attach (hijacked: echoes stdin back after the
+// client half-closes) and, for anything else, a version document naming
+// version; peer, when set, receives the client certificate's common name.
+func echoDaemon(t *testing.T, version string, peer *string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if peer != nil && r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			*peer = r.TLS.PeerCertificates[0].Subject.CommonName
+		}
+		switch {
+		case r.URL.Path == "/_ping":
+			w.Header().Set("Api-Version", "1.44")
+		case strings.HasSuffix(r.URL.Path, "/attach"):
+			conn, buf, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			_, _ = io.WriteString(conn, "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+			in, _ := io.ReadAll(buf)
+			_, _ = io.WriteString(conn, "echo "+string(in))
+		default:
+			_, _ = io.WriteString(w, `{"Version":"`+version+`"}`)
+		}
+	})
 }
