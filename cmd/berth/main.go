@@ -7,6 +7,9 @@ import (
 	"os"
 	"syscall"
 
+	// First: the CLI's package inits run on one P.
+	_ "github.com/berth-dev/berth/cmd/berth/oneproc"
+
 	"github.com/berth-dev/berth/internal/cli"
 )
 

@@ -94,8 +94,20 @@ func Run(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) 
 	root.SetIn(in)
 	root.SetOut(out)
 	root.SetErr(errw)
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM)
-	defer stop()
+	// SIGTERM cancels the command's context, so that streams end and the
+	// terminal is restored, as docker does. A detached run or exec holds no
+	// stream: it keeps SIGTERM's default action and skips os/signal, which
+	// starts two threads in a process that lives a few milliseconds.
+	stop := func() {}
+	defer func() { stop() }()
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		if f := cmd.Flags().Lookup("detach"); f != nil && f.Value.String() == "true" {
+			return
+		}
+		var sctx context.Context
+		sctx, stop = signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
+		cmd.SetContext(sctx)
+	}
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0

@@ -157,7 +157,7 @@ func (c *CLI) runRun(ctx context.Context, fl *pflag.FlagSet, o *containerOptions
 		}
 	}
 	detachKeys := ro.detachKeys
-	if detachKeys == "" {
+	if detachKeys == "" && !ro.detach {
 		if cf, err := c.config(); err == nil && cf.DetachKeys != "" {
 			detachKeys = cf.DetachKeys
 		} else {
@@ -176,7 +176,8 @@ func (c *CLI) runRun(ctx context.Context, fl *pflag.FlagSet, o *containerOptions
 	if err != nil {
 		return fail(err)
 	}
-	if ro.sigProxy && !config.Tty {
+	// Detached, the CLI exits once the container started: nothing to proxy.
+	if ro.sigProxy && !config.Tty && !ro.detach {
 		stop := forwardSignals(ctx, api, id)
 		defer stop()
 	}
