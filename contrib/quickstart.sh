@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 export PATH="/usr/local/go/bin:$PATH"
 
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends gcc make libc6-dev busybox-static ca-certificates git >/dev/null
+apt-get install -y -qq --no-install-recommends gcc make libc6-dev musl-tools busybox-static ca-certificates git >/dev/null
 if ! command -v go >/dev/null; then
 	# Debian's Go is older than go.mod asks; it fetches the right toolchain
 	# from the Go module proxy (GOTOOLCHAIN=auto) when it is 1.21 or newer.

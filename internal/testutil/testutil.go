@@ -66,12 +66,17 @@ func Binary(t testing.TB, name string) string {
 		buildDir = dir
 	}
 	out := filepath.Join(buildDir, name)
+	// The C helpers build with musl when it is there, as the Makefile does.
+	cc := "gcc"
+	if p, err := exec.LookPath("musl-gcc"); err == nil {
+		cc = p
+	}
 	var cmd *exec.Cmd
 	switch name {
 	case "berth-monitor":
-		cmd = exec.Command("gcc", "-O2", "-static", "-o", out, filepath.Join(RepoRoot(), "internal/monitor/cmonitor/monitor.c"))
+		cmd = exec.Command(cc, "-O2", "-static", "-o", out, filepath.Join(RepoRoot(), "internal/monitor/cmonitor/monitor.c"))
 	case "berth-init":
-		cmd = exec.Command("gcc", "-O2", "-static", "-o", out, filepath.Join(RepoRoot(), "internal/monitor/cinit/init.c"))
+		cmd = exec.Command(cc, "-O2", "-static", "-o", out, filepath.Join(RepoRoot(), "internal/monitor/cinit/init.c"))
 	default:
 		cmd = exec.Command("go", "build", "-o", out, "./cmd/"+name)
 		cmd.Dir = RepoRoot()
