@@ -16,6 +16,15 @@ VPKG     := github.com/berth-dev/berth/internal/version
 LDFLAGS  := -s -w -X $(VPKG).Version=$(VERSION) -X $(VPKG).GitCommit=$(COMMIT) -X $(VPKG).BuildTime=$(BUILT)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 
+# berth-runtime's C parts (nsexec and the C init) are all that runs in a
+# container's init before it execs the container's process; with musl the
+# init skips glibc's static start too. musl-gcc sees musl's headers only:
+# the kernel's (linux-libc-dev) come in through a directory of links.
+ifneq ($(findstring musl,$(HELPER_CC)),)
+KHDR        := $(CURDIR)/bin/.kernel-headers
+RUNTIME_CGO := CC=$(HELPER_CC) CGO_CFLAGS="-O2 -isystem $(KHDR)"
+endif
+
 .PHONY: all build install deps test test-short lint bench clean
 
 all: build
@@ -24,9 +33,15 @@ all: build
 # the dynamic loader. berthd (the daemon, run by `berth daemon`) links the
 # runtime's C parts.
 build:
+ifdef KHDR
+	mkdir -p $(KHDR)
+	ln -sfn /usr/include/linux $(KHDR)/linux
+	ln -sfn /usr/include/asm-generic $(KHDR)/asm-generic
+	ln -sfn /usr/include/$$($(CC) -print-multiarch)/asm $(KHDR)/asm
+endif
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o bin/berth ./cmd/berth
 	$(GO) build $(GOFLAGS_BUILD) -o bin/berthd ./cmd/berthd
-	$(GO) build -trimpath -ldflags '$(LDFLAGS) -extldflags=-static' -o bin/berth-runtime ./cmd/berth-runtime
+	$(RUNTIME_CGO) $(GO) build -trimpath -ldflags '$(LDFLAGS) -extldflags=-static' -o bin/berth-runtime ./cmd/berth-runtime
 	$(HELPER_CC) -O2 -static -Wall -Wextra -o bin/berth-monitor internal/monitor/cmonitor/monitor.c
 	$(HELPER_CC) -O2 -static -Wall -Wextra -o bin/berth-init internal/monitor/cinit/init.c
 

@@ -49,6 +49,9 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <unistd.h>
+#ifndef CLOSE_RANGE_CLOEXEC /* musl's unistd.h lacks it */
+#include <linux/close_range.h>
+#endif
 
 #include "nsexec.h"
 
