@@ -277,30 +277,37 @@ func (e *WriteError) Unwrap() []error {
 // close, retrying EINTR. Plain syscalls keep os.File's allocation and
 // finalizer off the hot path.
 func writeFile(dir, name, val string) error {
-	p := dir + "/" + name
-	var fd int
-	var err error
-	for {
-		fd, err = unix.Open(p, unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	fd, err := openWrite(dir + "/" + name)
 	if err != nil {
-		return &WriteError{File: p, Value: val, Err: err}
+		return &WriteError{File: dir + "/" + name, Value: val, Err: err}
 	}
-	b := []byte(val)
-	for {
-		_, err = unix.Write(fd, b)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	err = writeFd(fd, dir+"/"+name, val)
 	unix.Close(fd)
-	if err != nil {
-		return &WriteError{File: p, Value: val, Err: err}
+	return err
+}
+
+func openWrite(p string) (int, error) {
+	for {
+		fd, err := unix.Open(p, unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			return fd, err
+		}
 	}
-	return nil
+}
+
+// writeFd writes val in one write(2), as cgroup files take one value (or
+// rule) per write. p names the file in errors.
+func writeFd(fd int, p, val string) error {
+	for {
+		_, err := unix.Write(fd, []byte(val))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &WriteError{File: p, Value: val, Err: err}
+		}
+		return nil
+	}
 }
 
 // readFile reads a small cgroup file whole.

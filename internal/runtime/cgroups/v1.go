@@ -250,8 +250,28 @@ func (m *v1) setDevices(devs []specs.LinuxDeviceCgroup) error {
 	if err != nil {
 		return err
 	}
+	// Each file is opened once: the kernel takes one rule per write(2), and
+	// a default spec has a dozen rules.
+	fds := map[string]int{}
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	write := func(name, rule string) error {
+		p := d + "/" + name
+		fd, ok := fds[name]
+		if !ok {
+			var err error
+			if fd, err = openWrite(p); err != nil {
+				return &WriteError{File: p, Value: rule, Err: err}
+			}
+			fds[name] = fd
+		}
+		return writeFd(fd, p, rule)
+	}
 	if !isDenyAll(devs[0]) {
-		if err := writeFile(d, "devices.deny", "a"); err != nil {
+		if err := write("devices.deny", "a"); err != nil {
 			return err
 		}
 	}
@@ -264,7 +284,7 @@ func (m *v1) setDevices(devs []specs.LinuxDeviceCgroup) error {
 		if dev.Allow {
 			f = "devices.allow"
 		}
-		if err := writeFile(d, f, rule); err != nil {
+		if err := write(f, rule); err != nil {
 			return err
 		}
 	}
