@@ -198,15 +198,10 @@ func mountOne(rootfd int, fr *freshDirs, m *specs.Mount, bundle string, cgroupns
 	// re-open in the root otherwise.
 	var tpath string
 	var newMount func() (string, func(), error)
-	if dirfd, base, ok := fr.parent(m.Destination); ok {
-		file := false
-		if bind {
-			var err error
-			if file, err = sourceErr(); err != nil {
-				return err
-			}
-		}
-		p, ok, err := createFresh(dirfd, base, file)
+	dirfd, base, fresh := fr.parent(m.Destination)
+	if fresh {
+		// a directory: a file source is found out by the mount (ENOTDIR)
+		p, ok, err := createFresh(dirfd, base, false)
 		if err != nil {
 			return fmt.Errorf("mount destination %s: %w", m.Destination, err)
 		}
@@ -214,6 +209,7 @@ func mountOne(rootfd int, fr *freshDirs, m *specs.Mount, bundle string, cgroupns
 			tpath = p
 			newMount = func() (string, func(), error) { return p, func() {}, nil }
 		}
+		fresh = ok
 	}
 	if tpath == "" {
 		target, err := openInRoot(rootfd, m.Destination, unix.O_PATH, resolveInRoot)
@@ -241,7 +237,17 @@ func mountOne(rootfd int, fr *freshDirs, m *specs.Mount, bundle string, cgroupns
 		}
 	}
 	if bind {
-		if err := unix.Mount(src, tpath, "", unix.MS_BIND|(flags&unix.MS_REC), ""); err != nil {
+		err := unix.Mount(src, tpath, "", unix.MS_BIND|(flags&unix.MS_REC), "")
+		if err == unix.ENOTDIR && fresh {
+			if file, serr := sourceErr(); serr == nil && file {
+				// the mount point made for a file source: a file instead
+				if err := recreateAsFile(dirfd, base); err != nil {
+					return fmt.Errorf("mount destination %s: %w", m.Destination, err)
+				}
+				err = unix.Mount(src, tpath, "", unix.MS_BIND|(flags&unix.MS_REC), "")
+			}
+		}
+		if err != nil {
 			if _, serr := sourceErr(); serr != nil {
 				return serr
 			}

@@ -150,6 +150,19 @@ func createFresh(dirfd int, name string, file bool) (string, bool, error) {
 	return fdPath(dirfd) + "/" + name, true, nil
 }
 
+// recreateAsFile replaces the directory name, made by createFresh, with
+// an empty file: the mount point of a file bind.
+func recreateAsFile(dirfd int, name string) error {
+	if err := unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR); err != nil {
+		return err
+	}
+	_, ok, err := createFresh(dirfd, name, true)
+	if err == nil && !ok {
+		err = unix.EEXIST
+	}
+	return err
+}
+
 // freshWanted lists the directories that mounts and device nodes will be
 // made in: the parents of mount destinations and device paths.
 func freshWanted(mounts []string, devices []string) map[string]bool {

@@ -30,7 +30,7 @@ func TestFreshDirMounts(t *testing.T) {
 	// mountinfo as "mount-point options fstype source super-options"
 	probe := `sed -E 's/^([^ ]+ ){4}([^ ]+) ([^ ]+).* - /\2 \3 /' /proc/self/mountinfo | sort;
 		for f in /dev/* /dev/pts/ptmx; do echo "$f $(stat -c '%F %t:%T %a %u:%g' $f)"; done;
-		ls -l /dev/ptmx /dev/fd /dev/stdout | sed 's/.*[0-9] \/dev/\/dev/'; cat /etc/hostname;
+		ls -l /dev/ptmx /dev/fd /dev/stdout | sed 's/.*[0-9] \/dev/\/dev/'; cat /etc/hostname /dev/hostfile; ls /dev/hostdir;
 		grep -E ':(memory|pids|):' /proc/self/cgroup | cut -d: -f3 | sort -u;
 		touch /sys/fs/cgroup/x 2>&1 | sed 's/.*: //'`
 	s := sh(probe)
@@ -39,6 +39,10 @@ func TestFreshDirMounts(t *testing.T) {
 		specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 		specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm2", Options: []string{"nosuid", "size=1m"}},
 		specs.Mount{Destination: "/etc/hostname", Type: "bind", Source: filepath.Join(host, "hostname"), Options: []string{"rbind", "rprivate"}},
+		// binds made in the fresh /dev: a file (its mount point made a
+		// file after the mount's ENOTDIR) and a directory, both remounted
+		specs.Mount{Destination: "/dev/hostfile", Type: "bind", Source: filepath.Join(host, "hostname"), Options: []string{"bind", "ro"}},
+		specs.Mount{Destination: "/dev/hostdir", Type: "bind", Source: host, Options: []string{"rbind", "ro", "nosuid", "rprivate"}},
 	)
 	s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/full2", Type: "c", Major: 1, Minor: 7, FileMode: fileMode(0o640), UID: ptrU32(1000), GID: ptrU32(5)}}
 	s.Linux.CgroupsPath = "/berth-test-fresh/" + strconv.Itoa(os.Getpid())
@@ -48,15 +52,18 @@ func TestFreshDirMounts(t *testing.T) {
 			_ = os.Remove(d)
 		}
 	})
-	// mknod honours the umask: the nodes must get their mode anyway
-	old := syscall.Umask(0o027)
-	defer syscall.Umask(old)
 	if !planOK(s, nil) {
 		t.Fatal("spec not eligible for the C init")
 	}
-	outC, codeC := run(t, s)
+	// mknod honours the umask: the nodes must get their mode anyway. The
+	// bundles (and the busybox copy they link) are made before.
+	bundles := []string{newBundle(t, s), newBundle(t, s)}
+	old := syscall.Umask(0o027)
+	defer syscall.Umask(old)
+	outC, codeC := runBundle(t, bundles[0])
 	t.Setenv("BERTH_INIT", "go")
-	outGo, codeGo := run(t, s)
+	outGo, codeGo := runBundle(t, bundles[1])
+	syscall.Umask(old)
 	if codeC != 0 || codeGo != 0 || outC != outGo {
 		t.Fatalf("C init (exit %d):\n%s\nGo init (exit %d):\n%s", codeC, outC, codeGo, outGo)
 	}
@@ -64,7 +71,7 @@ func TestFreshDirMounts(t *testing.T) {
 		"/dev/null character special file 1:3 666 0:0", "/dev/urandom character special file 1:9 666 0:0",
 		"/dev/tty character special file 5:0 666 0:0", "/dev/full2 character special file 1:7 640 1000:5",
 		"/dev/pts/ptmx character special file 5:2 666 0:0", "/dev/ptmx -> pts/ptmx", "/dev/fd -> /proc/self/fd",
-		"/dev/stdout -> /proc/self/fd/1", "\nfresh-test\n", "/dev/mqueue rw,nosuid,nodev,noexec,relatime mqueue",
+		"/dev/stdout -> /proc/self/fd/1", "\nfresh-test\nfresh-test\nhostname\n", "/dev/hostfile ro,", "/dev/hostdir ro,nosuid,", "/dev/mqueue rw,nosuid,nodev,noexec,relatime mqueue",
 		"/dev/pts rw,nosuid,noexec,relatime devpts", "/dev/shm rw,nosuid,nodev,noexec,relatime tmpfs shm ", "/dev/shm rw,nosuid,relatime tmpfs shm2 ",
 		"/etc/hostname rw,", "\n" + s.Linux.CgroupsPath + "\n", "\nRead-only file system\n",
 	} {
@@ -99,4 +106,13 @@ func TestFreshDirMounts(t *testing.T) {
 			t.Errorf("BERTH_INIT=%q, /dev twice: exit %d, output %q", init, code, out)
 		}
 	}
+}
+
+func runBundle(t *testing.T, bundle string) (string, int) {
+	t.Helper()
+	c, err := create(t, bundle, nil)
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	return c.startWait(t)
 }
