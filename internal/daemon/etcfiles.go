@@ -19,11 +19,14 @@ import (
 // container's networks are connected.
 func (d *Daemon) writeEtcFiles(c *Container) (hostname, hosts, resolv string, err error) {
 	ctx := context.Background()
-	dir := d.containerDir(c.ID)
+	// In the exec root (a tmpfs): they are written anew at every start, so
+	// they need not outlive a reboot, and three fewer files on disk per
+	// container start and removal.
+	dir := d.stateDir(c.ID)
 	// --network container:<x> shares x's network, so its files, as docker does.
 	if mode := c.networkMode(); strings.HasPrefix(mode, "container:") {
 		if other, gerr := d.ctrs.get(strings.TrimPrefix(mode, "container:")); gerr == nil && other.ID != c.ID {
-			odir := d.containerDir(other.ID)
+			odir := d.stateDir(other.ID)
 			hostname, hosts, resolv = filepath.Join(odir, "hostname"), filepath.Join(odir, "hosts"), filepath.Join(odir, "resolv.conf")
 			if _, serr := os.Stat(hosts); serr == nil {
 				return hostname, hosts, resolv, nil
@@ -82,5 +85,16 @@ func (d *Daemon) refreshEtcHosts(ctx context.Context, c *Container) {
 	if err != nil {
 		return
 	}
-	_ = os.WriteFile(filepath.Join(d.containerDir(c.ID), "hosts"), b, 0o644)
+	_ = os.WriteFile(filepath.Join(d.stateDir(c.ID), "hosts"), b, 0o644)
+}
+
+// etcPaths are inspect's HostnamePath, HostsPath and ResolvConfPath: the
+// files of the container's last start, empty before its first start since
+// the exec root was mounted (they are written at every start).
+func (d *Daemon) etcPaths(c *Container) (hostname, hosts, resolv string) {
+	dir := d.stateDir(c.ID)
+	if _, err := os.Stat(filepath.Join(dir, "hosts")); err != nil {
+		return "", "", ""
+	}
+	return filepath.Join(dir, "hostname"), filepath.Join(dir, "hosts"), filepath.Join(dir, "resolv.conf")
 }

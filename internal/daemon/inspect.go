@@ -273,6 +273,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, id string, size bool) (co
 			SandboxKey: d.netnsPath(c.ID),
 		},
 	}
+	r.HostnamePath, r.HostsPath, r.ResolvConfPath = d.etcPaths(c) // etcfiles.go
 	r.NetworkSettings.Ports, r.NetworkSettings.Networks, _ = d.networkSettings(ctx, c)
 	if r.Args == nil {
 		r.Args = []string{}

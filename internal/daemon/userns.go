@@ -415,7 +415,7 @@ func (d *Daemon) remapEtcFiles(c *Container, paths ...string) error {
 	if !d.remapped(c.HostConfig) {
 		return nil
 	}
-	dir := d.containerDir(c.ID) + string(filepath.Separator)
+	dir := d.stateDir(c.ID) + string(filepath.Separator)
 	for _, p := range paths {
 		if p == "" || !strings.HasPrefix(p, dir) {
 			continue

@@ -53,6 +53,25 @@ func TestInitLayerAndMemoryExecRoot(t *testing.T) {
 		if out := d.must("docker", "diff", n); out != "" {
 			t.Errorf("docker diff %s of a container that wrote nothing:\n%s", n, out)
 		}
+		// /etc/hostname, hosts and resolv.conf come from the exec root,
+		// not the data root.
+		paths := strings.Fields(d.must("docker", "inspect", "-f", "{{.HostnamePath}} {{.HostsPath}} {{.ResolvConfPath}}", n))
+		if len(paths) != 3 {
+			t.Fatalf("%s: inspect etc paths %q", n, paths)
+		}
+		for _, p := range paths {
+			if !strings.HasPrefix(p, filepath.Join(d.root, "exec")+"/") {
+				t.Errorf("%s: %s is not in the exec root", n, p)
+			} else if _, err := os.Stat(p); err != nil {
+				t.Errorf("%s: %v", n, err)
+			}
+		}
+		id := strings.TrimSpace(d.must("docker", "inspect", "-f", "{{.Id}}", n))
+		for _, f := range []string{"hostname", "hosts", "resolv.conf"} {
+			if _, err := os.Stat(filepath.Join(d.root, "data", "containers", id, f)); err == nil {
+				t.Errorf("%s: %s is in the data root", n, f)
+			}
+		}
 	}
 	// A write shows as the container's own change, not the init layer's.
 	d.must("docker", "run", "--name", "c3", bb, "sh", "-c", "echo x > /etc/new")
