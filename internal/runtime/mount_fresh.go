@@ -15,10 +15,11 @@ import (
 //
 // Why that keeps the root-resolution guarantee (mount.go): such a tmpfs
 // was empty when the init mounted it, nothing of the container runs yet,
-// and the fd names the tmpfs itself, not a path into the image. An entry
-// is only used when the init creates it there exclusively (mkdirat,
-// mknodat, O_CREAT|O_EXCL succeed); anything already present (EEXIST: a
-// spec naming the same destination twice) goes the resolve-in-root way.
+// and the fd names the tmpfs itself, not a path into the image. A mount
+// point there is only used when the init creates it exclusively (mkdirat
+// or O_CREAT|O_EXCL succeed); one already present (EEXIST: a spec naming
+// the same destination twice) goes the resolve-in-root way. Device nodes
+// are made with mknodat on the fd, replacing what is there as before.
 // The mount on a new entry then goes onto /proc/self/fd/<tmpfs>/<name>:
 // the magic link is the host procfs (checked before the mounts) and the
 // last component a directory or file this init just made, so it cannot be
