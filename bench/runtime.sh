@@ -3,8 +3,8 @@
 # vs crun vs runc, with and without a network namespace, in one hyperfine
 # run; prints medians, ratios to crun, and the peak RSS of each runtime.
 #
-# env: RUNS (30), WARMUP (3), BERTH_RUNTIME (binary to test; default: build
-# ./cmd/berth-runtime), OUT (results dir, default a temp dir),
+# env: RUNS (30), WARMUP (3), BERTH_RUNTIME (binary to test; default: the
+# Makefile's bin/berth-runtime, built here, as shipped: musl when there), OUT (results dir, default a temp dir),
 # BERTH_EXE_PROTECT=memfd to measure the sealed-copy protection instead of
 # the read-only clone, GO_INIT=1 to add a row with the Go container init
 # (BERTH_INIT=go; that row also pays for an `env` exec, ~1 ms), MONITOR_ENV=1
@@ -21,9 +21,9 @@ OUT=${OUT:-$(mktemp -d /tmp/berth-bench-runtime.XXXXXX)}
 mkdir -p "$OUT"
 BIN=${BERTH_RUNTIME:-}
 if [ -z "$BIN" ]; then
+    make build >/dev/null
     BIN=$OUT/berth-runtime
-    # static: no dynamic loader work at each of the two starts per container
-    go build -trimpath -ldflags '-s -w -extldflags=-static' -o "$BIN" ./cmd/berth-runtime
+    cp bin/berth-runtime "$BIN"
 fi
 
 IMAGES=/var/lib/berth-bench/images
