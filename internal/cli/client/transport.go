@@ -673,6 +673,11 @@ func (b *body) Read(p []byte) (int, error) {
 		if b.err == nil {
 			return 0, io.EOF
 		}
+		// closed because the request was cancelled: say so, as a Read
+		// blocked at the time does
+		if cerr := b.ctx.Err(); cerr != nil {
+			return 0, cerr
+		}
 		return 0, b.err
 	}
 	n, err := b.r.Read(p)

@@ -291,6 +291,25 @@ func TestTransportCancel(t *testing.T) {
 	<-released
 	_ = resp.Body.Close()
 
+	// Cancelled and closed between reads (as a caller's context.AfterFunc
+	// does): the next Read says why too (it said "read on closed response
+	// body").
+	released = make(chan struct{})
+	ctx, cancel = context.WithCancel(context.Background())
+	if resp, err = do(ctx, t, tr, "GET", "/stream", nil); err != nil {
+		t.Fatal(err)
+	}
+	br = bufio.NewReader(resp.Body)
+	if line, err := br.ReadString('\n'); line != "first\n" {
+		t.Fatalf("first line %q: %v", line, err)
+	}
+	cancel()
+	_ = resp.Body.Close()
+	<-released
+	if _, err := br.ReadString('\n'); !errors.Is(err, context.Canceled) {
+		t.Errorf("read after a cancel between reads: %v", err)
+	}
+
 	// Cancelling before the response head arrives ends the request.
 	released = make(chan struct{})
 	ctx, cancel = context.WithCancel(context.Background())
