@@ -13,8 +13,9 @@ import (
 )
 
 // The mount points, device nodes and links the init makes directly in the
-// tmpfs mounts it made itself (/dev, /sys/fs/cgroup) take a shorter way
-// (mount_fresh.go, and cinit.c's fresh_*). What the container sees must be
+// tmpfs mounts it made itself (/dev, /sys/fs/cgroup) take a shorter way in
+// the Go init (mount_fresh.go; the C init resolves each in the root). What
+// the container sees must be
 // what the resolve-in-root way gives: the cgroup hierarchies read-only
 // nosuid,nodev,noexec binds of the container's own cgroups, device nodes
 // with the spec's mode whatever the caller's umask, the /dev links, and
