@@ -50,6 +50,12 @@ type Daemon struct {
 	initPath    string
 	selfDirs    []string // where helper binaries are looked up first
 
+	// imageRefs orders image removal after the creates in flight: a
+	// create holds it for reading from its image lookup until its record
+	// is listed, removal for writing, so that removal's in-use check sees
+	// every container that got the image.
+	imageRefs sync.RWMutex
+
 	initMu    sync.Mutex // making an init layer (initlayer.go)
 	execTmpfs bool       // New mounted the exec root's tmpfs (execroot.go)
 

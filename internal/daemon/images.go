@@ -159,7 +159,9 @@ func (d *Daemon) ImageRemove(ctx context.Context, name string, opts backend.Imag
 	if _, err := d.getImage(ctx, name); err != nil {
 		return nil, err
 	}
+	d.imageRefs.Lock()
 	items, err := d.images.Delete(ctx, name, bimage.DeleteOptions{Force: opts.Force, PruneChildren: !opts.NoPrune, InUse: d.imageInUse})
+	d.imageRefs.Unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +187,9 @@ func (d *Daemon) ImagePrune(ctx context.Context, filters backend.Filters) (image
 	for _, v := range filters.Get("dangling") {
 		all = v == "false" || v == "0"
 	}
+	d.imageRefs.Lock()
 	rep, err := d.images.Prune(ctx, bimage.PruneOptions{All: all, InUse: d.imageInUse})
+	d.imageRefs.Unlock()
 	if err != nil {
 		return image.PruneReport{}, err
 	}

@@ -34,6 +34,8 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req backend.ContainerCreat
 	if cfg.Image == "" {
 		return container.CreateResponse{}, errMsg(errInvalid, "no command specified")
 	}
+	d.imageRefs.RLock() // until the container is listed: see Daemon.imageRefs
+	defer d.imageRefs.RUnlock()
 	img, err := d.images.Get(ctx, cfg.Image)
 	if err != nil {
 		if errdefs.IsNotFound(err) {
