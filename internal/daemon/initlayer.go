@@ -103,8 +103,12 @@ func (d *Daemon) fillInitLayer(m []snapshot.Mount) error {
 			}
 		}
 	}
-	if fi, err := root.Lstat("etc"); err != nil || !fi.IsDir() {
-		return nil // /etc is a symlink or a file: the runtime resolves it per container
+	// /etc may be a link (etc -> usr/etc): the files go where it leads, as
+	// the runtime resolves the mount targets in the root too. A file, or
+	// a link os.Root will not follow (absolute, or out of the root), is
+	// left to the runtime per container.
+	if fi, err := root.Stat("etc"); err != nil || !fi.IsDir() {
+		return nil
 	}
 	for _, p := range initFiles {
 		if _, err := root.Lstat(p); errors.Is(err, os.ErrNotExist) {
