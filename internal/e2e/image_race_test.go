@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,10 +16,7 @@ func TestCreateRacingRmi(t *testing.T) {
 	dockerCLI(t)
 	requireRegistry(t)
 	d := startDaemon(t, "--bridge", "none")
-	d.must("docker", "pull", "-q", bb)
-	d.must("docker", "create", "--name", "src", bb, "true")
-	tarPath := filepath.Join(t.TempDir(), "rootfs.tar")
-	d.must("docker", "export", "-o", tarPath, "src")
+	tarPath := d.exportedBusybox(t)
 
 	for i := range 20 {
 		// a label makes each import its own image (the layer is shared)

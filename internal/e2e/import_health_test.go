@@ -17,10 +17,7 @@ func TestImportHealthcheck(t *testing.T) {
 	dockerCLI(t)
 	requireRegistry(t)
 	d := startDaemon(t, "--bridge", "none")
-	d.must("docker", "pull", "-q", bb)
-	d.must("docker", "create", "--name", "src", bb, "true")
-	tarPath := filepath.Join(t.TempDir(), "rootfs.tar")
-	d.must("docker", "export", "-o", tarPath, "src")
+	tarPath := d.exportedBusybox(t)
 
 	d.must("docker", "import",
 		"--change", `HEALTHCHECK --interval=1s --timeout=5s --retries=2 CMD ["/bin/sh", "-c", "echo probe-ok"]`,
@@ -71,4 +68,15 @@ func TestImportHealthcheck(t *testing.T) {
 	if h := d.healthLog(t, "hc"); len(h.Log) == 0 || h.Log[0].Output != "probe-ok\n" {
 		t.Errorf("health log: %+v", h)
 	}
+}
+
+// exportedBusybox pulls the test busybox, exports a container of it (named
+// src) and returns the tarball's path: a root filesystem to import.
+func (d *daemon) exportedBusybox(t *testing.T) string {
+	t.Helper()
+	d.must("docker", "pull", "-q", bb)
+	d.must("docker", "create", "--name", "src", bb, "true")
+	tarPath := filepath.Join(t.TempDir(), "rootfs.tar")
+	d.must("docker", "export", "-o", tarPath, "src")
+	return tarPath
 }
