@@ -451,6 +451,7 @@ func TestHelpAndVersion(t *testing.T) {
 func TestVersionServerSection(t *testing.T) {
 	f := newFakeDaemon(t)
 	f.json("GET /version", 200, map[string]any{"Version": "0.1.0", "ApiVersion": "1.41", "MinAPIVersion": "1.24", "Os": "linux", "Arch": "amd64",
+		"GitCommit": "abc", "GoVersion": "go1.26", "KernelVersion": "6.18", "BuildTime": "now",
 		"Components": []map[string]any{{"Name": "Engine", "Version": "0.1.0", "Details": map[string]string{
 			"ApiVersion": "1.41", "MinAPIVersion": "1.24", "GoVersion": "go1.26", "GitCommit": "abc", "BuildTime": "now", "Os": "linux", "Arch": "amd64", "Experimental": "false"}}}})
 	r := runCLI(t, "", "version")
@@ -463,6 +464,11 @@ func TestVersionServerSection(t *testing.T) {
 	r = runCLI(t, "", "version", "--format", "{{.Server.Version}}")
 	if r.out != "0.1.0\n" {
 		t.Errorf("version --format: %q", r.out)
+	}
+	// the server fields docker's --format reaches (they were missing)
+	r = runCLI(t, "", "version", "--format", "{{.Server.GitCommit}} {{.Server.GoVersion}} {{.Server.KernelVersion}} {{.Server.BuildTime}}")
+	if r.out != "abc go1.26 6.18 now\n" || r.code != 0 {
+		t.Errorf("version --format server fields: %q %q", r.out, r.err)
 	}
 }
 

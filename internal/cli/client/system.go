@@ -44,15 +44,20 @@ type ServerVersionOptions struct{}
 // PlatformInfo names the server platform.
 type PlatformInfo struct{ Name string }
 
-// ServerVersionResult is the daemon's version information.
+// ServerVersionResult is the daemon's version information, with the
+// fields docker's `version --format '{{.Server.…}}'` reaches.
 type ServerVersionResult struct {
 	Platform      PlatformInfo
 	Version       string
-	APIVersion    string
-	MinAPIVersion string
+	APIVersion    string `json:"ApiVersion"`
+	MinAPIVersion string `json:"MinAPIVersion,omitempty"`
+	GitCommit     string
+	GoVersion     string
 	Os            string
 	Arch          string
-	Experimental  bool
+	KernelVersion string `json:",omitempty"`
+	Experimental  bool   `json:",omitempty"`
+	BuildTime     string `json:",omitempty"`
 	Components    []system.ComponentVersion
 }
 
@@ -67,9 +72,13 @@ func (cli *Client) ServerVersion(ctx context.Context, _ ServerVersionOptions) (S
 		Version:       v.Version,
 		APIVersion:    v.APIVersion,
 		MinAPIVersion: v.MinAPIVersion,
+		GitCommit:     v.GitCommit,
+		GoVersion:     v.GoVersion,
 		Os:            v.Os,
 		Arch:          v.Arch,
+		KernelVersion: v.KernelVersion,
 		Experimental:  v.Experimental, //nolint:staticcheck // deprecated but still sent
+		BuildTime:     v.BuildTime,
 		Components:    v.Components,
 	}, nil
 }
