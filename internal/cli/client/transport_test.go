@@ -328,6 +328,12 @@ func rawServer(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveConns(t, l, serve)
+	return sock
+}
+
+// serveConns runs serve for each connection l accepts, until the test ends.
+func serveConns(t *testing.T, l net.Listener, serve func(c net.Conn, br *bufio.Reader)) {
 	t.Cleanup(func() { _ = l.Close() })
 	go func() {
 		for {
@@ -341,7 +347,6 @@ func rawServer(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) string {
 			}()
 		}
 	}()
-	return sock
 }
 
 func TestTransportLyingServer(t *testing.T) {
@@ -419,38 +424,27 @@ func TestTransportHijackTCPHalfClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	go func() {
+	serveConns(t, l, func(c net.Conn, br *bufio.Reader) {
 		for {
-			c, err := l.Accept()
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					if req.URL.Path == "/_ping" {
-						_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nApi-Version: 1.44\r\nContent-Length: 2\r\n\r\nOK")
-						continue
-					}
-					if req.Header.Get("Upgrade") != "tcp" || req.Header.Get("Connection") != "Upgrade" {
-						_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-						return
-					}
-					// 200 instead of 101, and output sent with the head.
-					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\nearly ")
-					in, _ := io.ReadAll(br) // until the client's half-close
-					_, _ = io.WriteString(c, "echo "+string(in))
-					return
-				}
-			}()
+			if req.URL.Path == "/_ping" {
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nApi-Version: 1.44\r\nContent-Length: 2\r\n\r\nOK")
+				continue
+			}
+			if req.Header.Get("Upgrade") != "tcp" || req.Header.Get("Connection") != "Upgrade" {
+				_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+				return
+			}
+			// 200 instead of 101, and output sent with the head.
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\nearly ")
+			in, _ := io.ReadAll(br) // until the client's half-close
+			_, _ = io.WriteString(c, "echo "+string(in))
+			return
 		}
-	}()
+	})
 	c, err := New(WithHost("tcp://" + l.Addr().String()))
 	if err != nil {
 		t.Fatal(err)
