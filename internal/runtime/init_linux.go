@@ -402,29 +402,14 @@ var defaultDevices = []specs.LinuxDevice{
 // createDevices makes the default devices plus the spec's in the
 // container's /dev. In a user namespace mknod is not allowed: bind-mount
 // the host's node instead. Nodes directly in a tmpfs the init made (fr)
-// are made there with the umask cleared, so that mknod gives the mode
-// without a chmod (mount_fresh.go).
+// are made through its fd (mount_fresh.go).
 func createDevices(rootfd int, fr *freshDirs, devs []specs.LinuxDevice, userns bool) error {
-	old, zeroed := 0, false
-	defer func() {
-		if zeroed {
-			unix.Umask(old)
-		}
-	}()
 	for _, d := range mergeDevices(devs) {
 		if dfd, base, ok := fr.parent(d.Path); ok {
-			if !zeroed {
-				old, zeroed = unix.Umask(0), true
-			}
-			if err := makeDevice(dfd, base, &d, userns, true); err != nil {
+			if err := makeDevice(dfd, base, &d, userns); err != nil {
 				return fmt.Errorf("device %s: %w", d.Path, err)
 			}
 			continue
-		}
-		if zeroed {
-			// directories made on the way keep the caller's umask
-			unix.Umask(old)
-			zeroed = false
 		}
 		dir, base := filepath.Split(filepath.Clean(d.Path))
 		pfd, err := mkdirInRoot(rootfd, dir, false)
@@ -432,7 +417,7 @@ func createDevices(rootfd int, fr *freshDirs, devs []specs.LinuxDevice, userns b
 			return fmt.Errorf("device %s: %w", d.Path, err)
 		}
 		// the *at calls take the O_PATH fd as their directory
-		err = makeDevice(pfd, base, &d, userns, false)
+		err = makeDevice(pfd, base, &d, userns)
 		unix.Close(pfd)
 		if err != nil {
 			return fmt.Errorf("device %s: %w", d.Path, err)
@@ -490,10 +475,8 @@ func mergeDevices(devs []specs.LinuxDevice) []specs.LinuxDevice {
 	return all
 }
 
-// makeDevice makes the node name in dfd. exact says the mode mknod gives
-// needs no chmod: the umask is 0 and dfd is a fresh tmpfs, which has no
-// default ACL.
-func makeDevice(dfd int, name string, d *specs.LinuxDevice, userns, exact bool) error {
+// makeDevice makes the node name in dfd.
+func makeDevice(dfd int, name string, d *specs.LinuxDevice, userns bool) error {
 	mode := uint32(0o666)
 	if d.FileMode != nil {
 		mode = uint32(*d.FileMode) & 0o7777
@@ -538,10 +521,8 @@ func makeDevice(dfd int, name string, d *specs.LinuxDevice, userns, exact bool) 
 	}
 	// mknod honours the umask and a default ACL; set the mode the spec
 	// asked for.
-	if !exact {
-		if err := unix.Fchmodat(dfd, name, mode, 0); err != nil {
-			return err
-		}
+	if err := unix.Fchmodat(dfd, name, mode, 0); err != nil {
+		return err
 	}
 	uid, gid := -1, -1
 	if d.UID != nil {
