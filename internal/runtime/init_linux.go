@@ -265,12 +265,10 @@ func setupRootfs(sock *os.File, cfg *initConfig) (*os.File, error) {
 	if err := unix.Statfs("/proc/self", &pst); err != nil || pst.Type != unix.PROC_SUPER_MAGIC {
 		return nil, errors.New("host /proc is not procfs")
 	}
-	fr := newFreshDirs(rootfd, freshWantedBy(s))
-	defer fr.close()
 	devBound := false
 	for i := range s.Mounts {
 		m := &s.Mounts[i]
-		if err := mountOne(rootfd, fr, m, cfg.Bundle, hasNS(s, specs.CgroupNamespace)); err != nil {
+		if err := mountOne(rootfd, m, cfg.Bundle, hasNS(s, specs.CgroupNamespace)); err != nil {
 			return nil, err
 		}
 		if filepath.Clean(m.Destination) == "/dev" && isBind(m) {
@@ -278,11 +276,10 @@ func setupRootfs(sock *os.File, cfg *initConfig) (*os.File, error) {
 		}
 	}
 	if !devBound {
-		if err := createDevices(rootfd, fr, s.Linux.Devices, cfg.UserNS); err != nil {
+		if err := createDevices(rootfd, s.Linux.Devices, cfg.UserNS); err != nil {
 			return nil, err
 		}
 	}
-	fr.close()
 	var console *os.File
 	if cfg.Process.Terminal {
 		if console, err = newConsole(sock, rootfd, cfg.Process); err != nil {
@@ -401,48 +398,35 @@ var defaultDevices = []specs.LinuxDevice{
 
 // createDevices makes the default devices plus the spec's in the
 // container's /dev. In a user namespace mknod is not allowed: bind-mount
-// the host's node instead. Nodes directly in a tmpfs the init made (fr)
-// are made through its fd (mount_fresh.go).
-func createDevices(rootfd int, fr *freshDirs, devs []specs.LinuxDevice, userns bool) error {
+// the host's node instead.
+func createDevices(rootfd int, devs []specs.LinuxDevice, userns bool) error {
 	for _, d := range mergeDevices(devs) {
-		if dfd, base, ok := fr.parent(d.Path); ok {
-			if err := makeDevice(dfd, base, &d, userns); err != nil {
-				return fmt.Errorf("device %s: %w", d.Path, err)
-			}
-			continue
-		}
 		dir, base := filepath.Split(filepath.Clean(d.Path))
 		pfd, err := mkdirInRoot(rootfd, dir, false)
 		if err != nil {
 			return fmt.Errorf("device %s: %w", d.Path, err)
 		}
-		// the *at calls take the O_PATH fd as their directory
-		err = makeDevice(pfd, base, &d, userns)
+		dfd, err := openInRoot(pfd, ".", unix.O_DIRECTORY|unix.O_RDONLY, unix.RESOLVE_BENEATH)
 		unix.Close(pfd)
+		if err != nil {
+			return fmt.Errorf("device %s: %w", d.Path, err)
+		}
+		err = makeDevice(dfd, base, &d, userns)
+		unix.Close(dfd)
 		if err != nil {
 			return fmt.Errorf("device %s: %w", d.Path, err)
 		}
 	}
 	links := [][2]string{{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}}
-	dev, fresh := fr.lookup("/dev")
-	if fresh {
-		// pts, if there, is the mount point this init made
-		var st unix.Stat_t
-		if unix.Fstatat(dev, "pts/ptmx", &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
-			links = append(links, [2]string{"pts/ptmx", "ptmx"})
-		}
-	} else {
-		if fd, err := openInRoot(rootfd, "/dev/pts/ptmx", unix.O_PATH, resolveInRoot); err == nil {
-			unix.Close(fd)
-			links = append(links, [2]string{"pts/ptmx", "ptmx"})
-		}
-		var err error
-		dev, err = openInRoot(rootfd, "/dev", unix.O_DIRECTORY|unix.O_RDONLY, resolveInRoot)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(dev)
+	if fd, err := openInRoot(rootfd, "/dev/pts/ptmx", unix.O_PATH, resolveInRoot); err == nil {
+		unix.Close(fd)
+		links = append(links, [2]string{"pts/ptmx", "ptmx"})
 	}
+	dev, err := openInRoot(rootfd, "/dev", unix.O_DIRECTORY|unix.O_RDONLY, resolveInRoot)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dev)
 	for _, l := range links {
 		err := unix.Symlinkat(l[0], dev, l[1])
 		if err == unix.EEXIST && l[1] == "ptmx" {
@@ -475,7 +459,6 @@ func mergeDevices(devs []specs.LinuxDevice) []specs.LinuxDevice {
 	return all
 }
 
-// makeDevice makes the node name in dfd.
 func makeDevice(dfd int, name string, d *specs.LinuxDevice, userns bool) error {
 	mode := uint32(0o666)
 	if d.FileMode != nil {
@@ -519,8 +502,7 @@ func makeDevice(dfd int, name string, d *specs.LinuxDevice, userns bool) error {
 			return err
 		}
 	}
-	// mknod honours the umask and a default ACL; set the mode the spec
-	// asked for.
+	// mknod honours the umask; set the mode the spec asked for.
 	if err := unix.Fchmodat(dfd, name, mode, 0); err != nil {
 		return err
 	}

@@ -48,20 +48,12 @@ func mkdirInRootDepth(rootfd int, path string, file bool, depth int) (int, error
 	if err == nil || err != unix.ENOENT {
 		return fd, err
 	}
-	return createInRoot(rootfd, path, file, depth)
-}
-
-// createInRoot is mkdirInRoot once path is known to be missing. The
-// parent's O_PATH fd is used as the directory of mkdirat/openat/readlinkat
-// directly: the *at calls take O_PATH directory fds (and fail ENOTDIR on
-// anything else), so no second open of it is needed.
-func createInRoot(rootfd int, path string, file bool, depth int) (int, error) {
 	if depth > 40 {
 		return -1, unix.ELOOP
 	}
 	clean := filepath.Clean("/" + path)
 	if clean == "/" {
-		return -1, unix.ENOENT
+		return -1, err
 	}
 	parent, base := filepath.Split(clean)
 	pfd, err := mkdirInRootDepth(rootfd, parent, false, depth+1)
@@ -69,26 +61,28 @@ func createInRoot(rootfd int, path string, file bool, depth int) (int, error) {
 		return -1, err
 	}
 	defer unix.Close(pfd)
+	// pfd is O_PATH; reopen as a directory to create in it.
+	dfd, err := openInRoot(pfd, ".", unix.O_DIRECTORY|unix.O_RDONLY, unix.RESOLVE_BENEATH)
+	if err != nil {
+		return -1, fmt.Errorf("%s is not a directory: %w", parent, err)
+	}
+	defer unix.Close(dfd)
 	if file {
-		nfd, err := unix.Openat(pfd, base, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644)
+		nfd, err := unix.Openat(dfd, base, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644)
 		if err == nil {
 			unix.Close(nfd)
-		} else if err == unix.ENOTDIR {
-			return -1, fmt.Errorf("%s is not a directory: %w", parent, err)
 		} else if err != unix.EEXIST {
 			return -1, fmt.Errorf("create %s: %w", clean, err)
 		}
-	} else if err := unix.Mkdirat(pfd, base, 0o755); err == unix.ENOTDIR {
-		return -1, fmt.Errorf("%s is not a directory: %w", parent, err)
-	} else if err != nil && err != unix.EEXIST {
+	} else if err := unix.Mkdirat(dfd, base, 0o755); err != nil && err != unix.EEXIST {
 		return -1, fmt.Errorf("mkdir %s: %w", clean, err)
 	}
-	fd, err := openInRoot(rootfd, clean, unix.O_PATH, resolveInRoot)
+	fd, err = openInRoot(rootfd, clean, unix.O_PATH, resolveInRoot)
 	if err == unix.ENOENT {
 		// a dangling symlink: create its target, read as a path inside
 		// the root (absolute targets start at the root)
 		buf := make([]byte, unix.PathMax)
-		n, lerr := unix.Readlinkat(pfd, base, buf)
+		n, lerr := unix.Readlinkat(dfd, base, buf)
 		if lerr != nil {
 			return -1, err
 		}
@@ -169,99 +163,46 @@ func isBind(m *specs.Mount) bool {
 	return false
 }
 
-// mountOne performs one spec mount below rootfd (before pivot_root). A
-// destination directly in a tmpfs the init made (fr) is created and
-// mounted on there (mount_fresh.go); any other is resolved in the root.
-func mountOne(rootfd int, fr *freshDirs, m *specs.Mount, bundle string, cgroupns bool) error {
+// mountOne performs one spec mount below rootfd (before pivot_root).
+func mountOne(rootfd int, m *specs.Mount, bundle string, cgroupns bool) error {
 	flags, prop, data := parseMountOptions(m.Options)
-	if m.Type == "cgroup" {
-		return mountCgroup(rootfd, fr, m, flags, cgroupns)
-	}
-	fr.covered(m.Destination)
 	bind := isBind(m)
 	src := m.Source
-	if bind && !filepath.IsAbs(src) {
-		src = filepath.Join(bundle, src)
-	}
-	// sourceErr is the error of a bind whose source is missing; the stat
-	// is only paid where the answer is needed (creating the target) or on
-	// failure.
-	sourceErr := func() (bool, error) {
+	file := false
+	if bind {
+		if !filepath.IsAbs(src) {
+			src = filepath.Join(bundle, src)
+		}
 		st, err := os.Stat(src)
 		if err != nil {
-			return false, fmt.Errorf("mount source %s: %w", src, err)
+			return fmt.Errorf("mount source %s: %w", src, err)
 		}
-		return !st.IsDir(), nil
+		file = !st.IsDir()
 	}
-	// tpath names the mount point; newMount names what is mounted there
-	// once the mount is made: the same path in a fresh directory, a
-	// re-open in the root otherwise.
-	var tpath string
-	var newMount func() (string, func(), error)
-	dirfd, base, fresh := fr.parent(m.Destination)
-	if fresh {
-		// a directory: a file source is found out by the mount (ENOTDIR)
-		p, ok, err := createFresh(dirfd, base, false)
-		if err != nil {
-			return fmt.Errorf("mount destination %s: %w", m.Destination, err)
-		}
-		if ok {
-			tpath = p
-			newMount = func() (string, func(), error) { return p, func() {}, nil }
-		}
-		fresh = ok
+	var target int
+	var err error
+	if m.Type == "cgroup" {
+		return mountCgroup(rootfd, m, flags, cgroupns)
 	}
-	if tpath == "" {
-		target, err := openInRoot(rootfd, m.Destination, unix.O_PATH, resolveInRoot)
-		if err == unix.ENOENT {
-			file := false
-			if bind {
-				if file, err = sourceErr(); err != nil {
-					return err
-				}
-			}
-			target, err = createInRoot(rootfd, m.Destination, file, 0)
-		}
-		if err != nil {
-			return fmt.Errorf("mount destination %s: %w", m.Destination, err)
-		}
-		defer unix.Close(target)
-		tpath = fdPath(target)
-		newMount = func() (string, func(), error) {
-			// the old fd names the directory under the new mount
-			nt, err := openInRoot(rootfd, m.Destination, unix.O_PATH, resolveInRoot)
-			if err != nil {
-				return "", nil, err
-			}
-			return fdPath(nt), func() { unix.Close(nt) }, nil
-		}
+	target, err = mkdirInRoot(rootfd, m.Destination, file)
+	if err != nil {
+		return fmt.Errorf("mount destination %s: %w", m.Destination, err)
 	}
+	defer unix.Close(target)
+	tpath := fdPath(target)
 	if bind {
-		err := unix.Mount(src, tpath, "", unix.MS_BIND|(flags&unix.MS_REC), "")
-		if err == unix.ENOTDIR && fresh {
-			if file, serr := sourceErr(); serr == nil && file {
-				// the mount point made for a file source: a file instead
-				if err := recreateAsFile(dirfd, base); err != nil {
-					return fmt.Errorf("mount destination %s: %w", m.Destination, err)
-				}
-				err = unix.Mount(src, tpath, "", unix.MS_BIND|(flags&unix.MS_REC), "")
-			}
-		}
-		if err != nil {
-			if _, serr := sourceErr(); serr != nil {
-				return serr
-			}
+		if err := unix.Mount(src, tpath, "", unix.MS_BIND|(flags&unix.MS_REC), ""); err != nil {
 			return fmt.Errorf("bind mount %s on %s: %w", src, m.Destination, err)
 		}
-		// Flags other than bind/rec need a remount of the new mount.
+		// Flags other than bind/rec need a remount of the new mount; reopen
+		// the target so the fd names the mount just made.
 		if rest := flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT); rest != 0 {
-			np, done, err := newMount()
+			nt, err := openInRoot(rootfd, m.Destination, unix.O_PATH, resolveInRoot)
 			if err != nil {
 				return err
 			}
-			err = remountBind(np, rest)
-			done()
-			if err != nil {
+			defer unix.Close(nt)
+			if err := remountBind(fdPath(nt), rest); err != nil {
 				return fmt.Errorf("remount %s: %w", m.Destination, err)
 			}
 		}
@@ -285,18 +226,15 @@ func mountOne(rootfd int, fr *freshDirs, m *specs.Mount, bundle string, cgroupns
 		if err != nil {
 			return fmt.Errorf("mount %s (%s) on %s: %w", m.Source, fstype, m.Destination, err)
 		}
-		if fstype == "tmpfs" {
-			fr.add(m.Destination)
-		}
 	}
 	if len(prop) > 0 {
-		np, done, err := newMount()
+		nt, err := openInRoot(rootfd, m.Destination, unix.O_PATH, resolveInRoot)
 		if err != nil {
 			return err
 		}
-		defer done()
+		defer unix.Close(nt)
 		for _, p := range prop {
-			if err := unix.Mount("", np, "", p, ""); err != nil {
+			if err := unix.Mount("", fdPath(nt), "", p, ""); err != nil {
 				return fmt.Errorf("set propagation of %s: %w", m.Destination, err)
 			}
 		}
@@ -323,8 +261,7 @@ func remountBind(path string, flags uintptr) error {
 // mountCgroup mounts the cgroup filesystem view at m.Destination: cgroup2
 // on a unified host; on v1/hybrid hosts a tmpfs holding one bind mount per
 // hierarchy of the container's own cgroup (as runc does).
-func mountCgroup(rootfd int, fr *freshDirs, m *specs.Mount, flags uintptr, cgroupns bool) error {
-	fr.covered(m.Destination)
+func mountCgroup(rootfd int, m *specs.Mount, flags uintptr, cgroupns bool) error {
 	target, err := mkdirInRoot(rootfd, m.Destination, false)
 	if err != nil {
 		return fmt.Errorf("mount destination %s: %w", m.Destination, err)
@@ -344,16 +281,6 @@ func mountCgroup(rootfd int, fr *freshDirs, m *specs.Mount, flags uintptr, cgrou
 	if err := unix.Mount("tmpfs", fdPath(target), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
 		return fmt.Errorf("mount tmpfs on %s: %w", m.Destination, err)
 	}
-	// the tmpfs just mounted: the hierarchies' mount points go in it
-	cg, err := openInRoot(rootfd, m.Destination, unix.O_PATH|unix.O_DIRECTORY, resolveInRoot)
-	if err != nil {
-		return fmt.Errorf("mount destination %s: %w", m.Destination, err)
-	}
-	if fr != nil {
-		fr.addFd(m.Destination, cg) // fr closes it
-	} else {
-		defer unix.Close(cg)
-	}
 	mounts, err := cgroupMounts()
 	if err != nil {
 		return err
@@ -372,33 +299,21 @@ func mountCgroup(rootfd int, fr *freshDirs, m *specs.Mount, flags uintptr, cgrou
 			src = cm.mountpoint
 		}
 		dst := filepath.Join(m.Destination, filepath.Base(cm.mountpoint))
-		// A new directory in the fresh tmpfs; the path through cg names the
-		// bind mount once it is made, for the remount. If the name is taken
-		// (two hierarchies with one base name), resolve in the root.
-		p, fresh, err := createFresh(cg, filepath.Base(cm.mountpoint), false)
+		fd, err := mkdirInRoot(rootfd, dst, false)
 		if err != nil {
-			return fmt.Errorf("mount cgroup %s: %w", dst, err)
-		}
-		fd := -1
-		if !fresh {
-			if fd, err = mkdirInRoot(rootfd, dst, false); err != nil {
-				return err
-			}
-			p = fdPath(fd)
+			return err
 		}
 		mflags := (flags | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC) &^ unix.MS_RELATIME
 		if cgroupns {
 			// a fresh mount shows the namespace's root: our own cgroup
 			if cm.key == "" {
-				err = unix.Mount("cgroup2", p, "cgroup2", mflags, "")
+				err = unix.Mount("cgroup2", fdPath(fd), "cgroup2", mflags, "")
 			} else {
-				err = unix.Mount("cgroup", p, "cgroup", mflags, cm.key)
+				err = unix.Mount("cgroup", fdPath(fd), "cgroup", mflags, cm.key)
 			}
 		} else {
-			err = unix.Mount(src, p, "", unix.MS_BIND|unix.MS_REC, "")
-			if err == nil && fresh {
-				err = remountBind(p, mflags)
-			} else if err == nil {
+			err = unix.Mount(src, fdPath(fd), "", unix.MS_BIND|unix.MS_REC, "")
+			if err == nil {
 				// reopen: the old fd names the directory under the new mount
 				var nfd int
 				if nfd, err = openInRoot(rootfd, dst, unix.O_PATH, resolveInRoot); err == nil {
@@ -407,16 +322,18 @@ func mountCgroup(rootfd int, fr *freshDirs, m *specs.Mount, flags uintptr, cgrou
 				}
 			}
 		}
-		if fd >= 0 {
-			unix.Close(fd)
-		}
+		unix.Close(fd)
 		if err != nil {
 			return fmt.Errorf("mount cgroup %s: %w", dst, err)
 		}
 	}
 	if flags&unix.MS_RDONLY != 0 {
-		// cg is the tmpfs's root: remount it through its fd
-		if err := unix.Mount("", fdPath(cg), "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
+		nt, err := openInRoot(rootfd, m.Destination, unix.O_PATH, resolveInRoot)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(nt)
+		if err := unix.Mount("", fdPath(nt), "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
 			return fmt.Errorf("make %s read-only: %w", m.Destination, err)
 		}
 	}

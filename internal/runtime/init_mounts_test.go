@@ -12,16 +12,14 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// The mount points, device nodes and links the init makes directly in the
-// tmpfs mounts it made itself (/dev, /sys/fs/cgroup) take a shorter way in
-// the Go init (mount_fresh.go; the C init resolves each in the root). What
-// the container sees must be
-// what the resolve-in-root way gives: the cgroup hierarchies read-only
-// nosuid,nodev,noexec binds of the container's own cgroups, device nodes
-// with the spec's mode whatever the caller's umask, the /dev links, and
+// The mounts, device nodes and links the init makes in the tmpfs mounts it
+// made itself (/dev, /sys/fs/cgroup), seen from inside the container: the
+// cgroup hierarchies read-only nosuid,nodev,noexec binds of the
+// container's own cgroups, device nodes with the spec's mode whatever the
+// caller's umask, the /dev links, file and directory binds in /dev, and
 // the same mount table from the C and the Go init. A destination named
-// twice and a second tmpfs over /dev exercise the fallbacks.
-func TestFreshDirMounts(t *testing.T) {
+// twice and a second tmpfs over /dev are in the spec too.
+func TestInitDevAndCgroupMounts(t *testing.T) {
 	needRoot(t)
 	t.Setenv("BERTH_INIT", "")
 	host := t.TempDir()
@@ -40,8 +38,7 @@ func TestFreshDirMounts(t *testing.T) {
 		specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 		specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm2", Options: []string{"nosuid", "size=1m"}},
 		specs.Mount{Destination: "/etc/hostname", Type: "bind", Source: filepath.Join(host, "hostname"), Options: []string{"rbind", "rprivate"}},
-		// binds made in the fresh /dev: a file (its mount point made a
-		// file after the mount's ENOTDIR) and a directory, both remounted
+		// binds in the new /dev: a file and a directory, both remounted
 		specs.Mount{Destination: "/dev/hostfile", Type: "bind", Source: filepath.Join(host, "hostname"), Options: []string{"bind", "ro"}},
 		specs.Mount{Destination: "/dev/hostdir", Type: "bind", Source: host, Options: []string{"rbind", "ro", "nosuid", "rprivate"}},
 	)
